@@ -1,0 +1,50 @@
+/**
+ * POST /identify (also /api/identify): the Vercel Function. Glue only: read the body,
+ * validate it, call the reconciler, and turn the result or the error into a Response.
+ * It never throws; every failure becomes a JSON error with a request id that the log
+ * line carries too.
+ */
+import { getConfig } from "../lib/config.js";
+import { getDatabase } from "../lib/db/client.js";
+import { invalidRequest, methodNotAllowed, toErrorResponse } from "../lib/errors.js";
+import { jsonResponse, readJsonBody } from "../lib/http.js";
+import { identify, toContactBody } from "../lib/identify.js";
+import { parseIdentifyRequest } from "../lib/input.js";
+import { log } from "../lib/log.js";
+
+/** Largest accepted request body. */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+/** Handles one request; resolves to a Response on every path. */
+export async function handleIdentify(request: Request): Promise<Response> {
+  const started = performance.now();
+  const requestId = crypto.randomUUID();
+  let response: Response;
+  let fields: Record<string, unknown> = {};
+  try {
+    if (request.method !== "POST") throw methodNotAllowed(["POST"]);
+    const parsed = parseIdentifyRequest(await readJsonBody(request, BODY_LIMIT_BYTES));
+    if (!parsed.success) throw invalidRequest(parsed.issues);
+
+    const db = await getDatabase();
+    const { outcome, customer } = await identify(db, parsed.input, {
+      lockTimeoutMs: getConfig().DB_LOCK_TIMEOUT_MS,
+    });
+    fields = { outcome, primaryContactId: customer.primaryContactId };
+    response = jsonResponse(toContactBody(customer), { headers: { "X-Request-Id": requestId } });
+  } catch (error) {
+    const mapped = toErrorResponse(error, requestId);
+    fields = { outcome: "rejected", ...mapped.log };
+    response = mapped.response;
+  }
+  log(response.status >= 500 ? "error" : "info", "identify", {
+    requestId,
+    method: request.method,
+    status: response.status,
+    durationMs: Math.round((performance.now() - started) * 10) / 10,
+    ...fields,
+  });
+  return response;
+}
+
+export default { fetch: handleIdentify };

@@ -1,0 +1,53 @@
+/**
+ * Every environment variable the service reads, validated in one place. Read lazily (on the
+ * first request, not on import) so tests and scripts can set the environment first.
+ */
+import * as v from "valibot";
+
+const millis = (fallback: number) =>
+  v.optional(
+    v.pipe(v.string(), v.trim(), v.toNumber(), v.integer(), v.minValue(0)),
+    String(fallback),
+  );
+
+const EnvSchema = v.object({
+  /** Postgres connection string. Unset: the embedded PGlite database. */
+  DATABASE_URL: v.optional(v.pipe(v.string(), v.trim(), v.url("DATABASE_URL must be a URL"))),
+  /** Where the embedded database keeps its files; `memory://` keeps nothing. */
+  PGLITE_DIR: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty()), ".data"),
+  /** Set by Vercel on every deployment: the embedded database is never used there. */
+  VERCEL: v.optional(v.string()),
+  /** Connections per function instance. */
+  DB_POOL_MAX: v.optional(
+    v.pipe(v.string(), v.trim(), v.toNumber(), v.integer(), v.minValue(1)),
+    "5",
+  ),
+  /** Give up connecting after this long (503). */
+  DB_CONNECT_TIMEOUT_MS: millis(5_000),
+  /** Give up on a query after this long (503). */
+  DB_QUERY_TIMEOUT_MS: millis(8_000),
+  /** Longest wait for another request's lock inside the database before a 503; 0 = forever. */
+  DB_LOCK_TIMEOUT_MS: millis(5_000),
+  /** Added to every database round trip by the local WebSocket bridge (benchmarks only). */
+  LOCAL_BRIDGE_LATENCY_MS: millis(0),
+});
+
+export type Config = v.InferOutput<typeof EnvSchema>;
+
+/** Validates the environment; throws an Error naming each bad variable. */
+export function readConfig(env: Record<string, string | undefined> = process.env): Config {
+  // `NAME=` in a .env file means "not set", not "set to nothing".
+  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value?.trim()));
+  const result = v.safeParse(EnvSchema, given);
+  if (result.success) return result.output;
+  const problems = result.issues.map((issue) => `${v.getDotPath(issue)}: ${issue.message}`);
+  throw new Error(`Invalid environment: ${problems.join("; ")}`);
+}
+
+let cached: Config | undefined;
+
+/** The process's configuration, read and validated on first use. */
+export function getConfig(): Config {
+  cached ??= readConfig();
+  return cached;
+}

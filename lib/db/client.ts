@@ -1,0 +1,164 @@
+/**
+ * The one module that connects to the database. It connects lazily, on first use, never on
+ * import, and keeps one connection per process:
+ * - `DATABASE_URL` set: a pool of the Neon serverless driver (Postgres over WebSockets).
+ *   Neon hosts are reached through Neon's proxy; any other Postgres server through a
+ *   WebSocket-to-TCP bridge started in this process.
+ * - unset: embedded PGlite in `PGLITE_DIR`, migrated when opened. Never on Vercel, where
+ *   its data would vanish with the instance.
+ */
+import { fileURLToPath } from "node:url";
+import { attachDatabasePool } from "@vercel/functions";
+import type { SQL } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { type Config, getConfig } from "../config.js";
+import { DatabaseUnavailableError } from "../errors.js";
+import { log } from "../log.js";
+import * as schema from "./schema.js";
+import type { WsBridge } from "./ws-bridge.js";
+
+/** The driver-agnostic database type every query function takes. */
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/** An open database: the Drizzle handle plus what only the owner of the connection can do. */
+export interface Connection {
+  readonly db: Database;
+  /** "postgres" (Neon driver) or "pglite" (embedded). */
+  readonly kind: "postgres" | "pglite";
+  /** Applies pending migrations from drizzle/. Safe to run concurrently from many processes. */
+  migrate(): Promise<void>;
+  /** Closes the pool (or the embedded database) and the local bridge, if any. */
+  close(): Promise<void>;
+}
+
+const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url));
+
+/** Session advisory lock that serializes migration runs across processes. */
+const MIGRATION_LOCK_KEY = 7_104_286_113;
+
+let current: Promise<Connection> | undefined;
+
+/** The process-wide connection, opened on first call. A failed open is retried next time. */
+export function getConnection(): Promise<Connection> {
+  if (!current) {
+    current = openConnection(getConfig());
+    current.catch(() => {
+      current = undefined;
+    });
+  }
+  return current;
+}
+
+/** The process-wide Drizzle database, opened on first call. */
+export async function getDatabase(): Promise<Database> {
+  return (await getConnection()).db;
+}
+
+/** Closes the process-wide connection, if one was opened (scripts and tests call this). */
+export async function closeDatabase(): Promise<void> {
+  const open = current;
+  current = undefined;
+  if (open) await (await open.catch(() => undefined))?.close();
+}
+
+/** Opens a new connection for the given configuration (not shared; the caller closes it). */
+export async function openConnection(config: Config): Promise<Connection> {
+  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config);
+  if (config.VERCEL) {
+    throw new DatabaseUnavailableError(
+      "DATABASE_URL is not set on this Vercel deployment; refusing to use the embedded database",
+    );
+  }
+  return openPglite(config.PGLITE_DIR);
+}
+
+/** Runs a raw statement and returns its rows, whichever driver is underneath. */
+export async function queryRows<Row>(db: Database, statement: SQL): Promise<Row[]> {
+  const result: unknown = await db.execute(statement);
+  const rows = (result as { rows?: unknown }).rows;
+  if (!Array.isArray(rows)) throw new Error("The database driver returned no rows array");
+  return rows as Row[];
+}
+
+/** Hosts served by Neon's own WebSocket proxy; everything else needs the local bridge. */
+const isNeonHost = (hostname: string) => /\.neon\.(tech|build)$/i.test(hostname);
+
+async function openPostgres(url: string, config: Config): Promise<Connection> {
+  const [{ Pool, neonConfig }, { drizzle }, { migrate }, ws] = await Promise.all([
+    import("@neondatabase/serverless"),
+    import("drizzle-orm/neon-serverless"),
+    import("drizzle-orm/neon-serverless/migrator"),
+    import("ws"),
+  ]);
+  // Node 20 has no global WebSocket; later versions do, and ws works everywhere.
+  neonConfig.webSocketConstructor = ws.default;
+
+  const { hostname, port } = new URL(url);
+  let bridge: WsBridge | undefined;
+  if (!isNeonHost(hostname)) {
+    const { startWsBridge } = await import("./ws-bridge.js");
+    const target = `${hostname}:${port || "5432"}`;
+    bridge = await startWsBridge({
+      allow: new Set([target]),
+      latencyMs: config.LOCAL_BRIDGE_LATENCY_MS,
+    });
+    const bridgePort = bridge.port;
+    neonConfig.wsProxy = (host, targetPort) =>
+      `127.0.0.1:${bridgePort}/v2?address=${host}:${targetPort}`;
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.pipelineTLS = false;
+    neonConfig.pipelineConnect = false;
+  }
+
+  const pool = new Pool({
+    connectionString: url,
+    max: config.DB_POOL_MAX,
+    connectionTimeoutMillis: config.DB_CONNECT_TIMEOUT_MS,
+    query_timeout: config.DB_QUERY_TIMEOUT_MS || undefined,
+  });
+  // An idle client whose connection drops must not crash the process; the pool replaces it.
+  pool.on("error", (error: Error) =>
+    log("warn", "idle database connection failed", { error: error.message }),
+  );
+  attachDatabasePool(pool);
+  const db = drizzle({ client: pool, schema });
+
+  return {
+    db,
+    kind: "postgres",
+    async migrate() {
+      // One client for the whole run: a session lock only holds on its own connection.
+      const client = await pool.connect();
+      try {
+        await client.query("select pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+        await migrate(drizzle({ client, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+      } finally {
+        await client.query("select pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => {});
+        client.release();
+      }
+    },
+    async close() {
+      await pool.end();
+      await bridge?.close();
+    },
+  };
+}
+
+async function openPglite(dataDir: string): Promise<Connection> {
+  const [{ PGlite }, { drizzle }, { migrate }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("drizzle-orm/pglite"),
+    import("drizzle-orm/pglite/migrator"),
+  ]);
+  const client = await PGlite.create(dataDir);
+  const db = drizzle({ client, schema });
+  const connection: Connection = {
+    db,
+    kind: "pglite",
+    migrate: () => migrate(db, { migrationsFolder: MIGRATIONS_FOLDER }),
+    close: () => client.close(),
+  };
+  // The embedded database has no deploy step, so it is brought up to date when opened.
+  await connection.migrate();
+  return connection;
+}

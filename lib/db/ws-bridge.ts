@@ -1,0 +1,80 @@
+/**
+ * A WebSocket-to-TCP bridge: lets the Neon serverless driver, which speaks Postgres over
+ * WebSockets, reach an ordinary PostgreSQL server. In production Neon's proxy plays this
+ * role; locally the database module starts one of these in-process on 127.0.0.1.
+ *
+ * It only forwards to the addresses it was told to allow, so it is never an open proxy, and
+ * it can add a fixed delay to every round trip to show what a function far from its
+ * database experiences (used by the benchmark).
+ */
+import { connect } from "node:net";
+import { type WebSocket, WebSocketServer } from "ws";
+
+export interface WsBridge {
+  /** Port on 127.0.0.1 the bridge listens on. */
+  readonly port: number;
+  /** Stops accepting connections and closes the open ones. */
+  close(): Promise<void>;
+}
+
+export interface WsBridgeOptions {
+  /** `host:port` targets the bridge may connect to. */
+  allow: ReadonlySet<string>;
+  /** Milliseconds added to every round trip (applied to traffic from Postgres). */
+  latencyMs?: number;
+}
+
+/** Starts a bridge on an ephemeral port of 127.0.0.1. */
+export async function startWsBridge(options: WsBridgeOptions): Promise<WsBridge> {
+  const latencyMs = options.latencyMs ?? 0;
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  const sockets = new Set<WebSocket>();
+
+  server.on("connection", (ws, request) => {
+    const address = new URL(request.url ?? "/", "ws://bridge").searchParams.get("address") ?? "";
+    const separator = address.lastIndexOf(":");
+    const host = address.slice(0, separator);
+    const port = Number(address.slice(separator + 1));
+    if (!options.allow.has(address) || !Number.isInteger(port)) {
+      ws.close(1008, "address not allowed");
+      return;
+    }
+    sockets.add(ws);
+    const tcp = connect({ host, port, noDelay: true });
+    const closeBoth = () => {
+      sockets.delete(ws);
+      tcp.destroy();
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close();
+    };
+
+    ws.on("message", (data: Buffer) => tcp.write(data));
+    ws.on("close", closeBoth);
+    ws.on("error", closeBoth);
+    tcp.on("data", (chunk) => {
+      const send = () => {
+        if (ws.readyState === ws.OPEN) ws.send(chunk);
+      };
+      // Equal delays fire in insertion order, so the byte stream stays in order.
+      if (latencyMs > 0) setTimeout(send, latencyMs);
+      else send();
+    });
+    tcp.on("close", () => setTimeout(closeBoth, latencyMs));
+    tcp.on("error", closeBoth);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  });
+  const bound = server.address();
+  if (typeof bound !== "object" || bound === null) throw new Error("bridge did not bind");
+
+  return {
+    port: bound.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const ws of sockets) ws.terminate();
+        server.close(() => resolve());
+      }),
+  };
+}

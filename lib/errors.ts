@@ -1,0 +1,205 @@
+/**
+ * Every failure a request can meet, and the one place that turns them into HTTP responses.
+ * Clients get a stable code, a plain message and a request id; SQL, driver messages and
+ * stack traces go to the log line that carries the same request id, never to the client.
+ */
+import type { InputIssue } from "./input.js";
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    issues: InputIssue[];
+    requestId: string;
+  };
+}
+
+/** A failure whose status, code and message are meant for the client. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: InputIssue[] = [],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+export const badJson = () =>
+  new HttpError(400, "invalid_json", "The request body is not valid JSON");
+
+export const invalidRequest = (issues: InputIssue[]) =>
+  new HttpError(400, "invalid_request", "The request body does not match the contract", issues);
+
+export const methodNotAllowed = (allow: readonly string[]) =>
+  new HttpError(405, "method_not_allowed", `Use ${allow.join(", ")}`, [], {
+    Allow: allow.join(", "),
+  });
+
+export const payloadTooLarge = (limitBytes: number) =>
+  new HttpError(413, "payload_too_large", `The request body must be at most ${limitBytes} bytes`);
+
+export const unsupportedMediaType = () =>
+  new HttpError(415, "unsupported_media_type", "Send the body as application/json");
+
+/** How long clients should wait before retrying a 503, in seconds. */
+export const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * The database could not serve the request (unreachable, overloaded, timed out, or not
+ * configured). Nothing was written, or the write is safe to repeat: /identify is idempotent.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DatabaseUnavailableError";
+  }
+}
+
+/** SQLSTATEs after which the same request may succeed if sent again. */
+const RETRYABLE_SQLSTATES = new Set(["40P01", "40001"]);
+
+/**
+ * SQLSTATEs that mean "the database is not available right now" rather than "this request
+ * is wrong": connection failures (class 08), shutdowns, too many connections, lock and
+ * statement timeouts, and conflicts that outlived their retry.
+ */
+const UNAVAILABLE_SQLSTATES = new Set([
+  "40P01",
+  "40001",
+  "53300",
+  "55P03",
+  "57014",
+  "57P01",
+  "57P02",
+  "57P03",
+]);
+
+/** Node network errors that mean the database host could not be reached. */
+const UNREACHABLE_ERRNOS = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+]);
+
+/** Connection failures the drivers report without a code (pg, Neon, PGlite). */
+const UNREACHABLE_MESSAGES = [
+  /connection terminated/i,
+  /connection timeout/i,
+  /timeout exceeded when trying to connect/i,
+  /query read timeout/i,
+  /websocket/i,
+  /client has encountered a connection error/i,
+  /pglite is closed/i,
+];
+
+/** Walks an error and its `cause` chain (drivers and Drizzle wrap the original error). */
+function* causes(error: unknown): Generator<unknown> {
+  let current = error;
+  for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
+    yield current;
+    current = (current as { cause?: unknown }).cause;
+  }
+}
+
+const codeOf = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+};
+
+/** The SQLSTATE of a database error, wherever it sits in the cause chain. */
+export function sqlState(error: unknown): string | undefined {
+  for (const e of causes(error)) {
+    const code = codeOf(e);
+    if (code && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/** True for a deadlock or serialization failure: the request may simply be run again. */
+export function isRetryableConflict(error: unknown): boolean {
+  const state = sqlState(error);
+  return state !== undefined && RETRYABLE_SQLSTATES.has(state);
+}
+
+/** True when the error means the database is unreachable, overloaded or too slow. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (const e of causes(error)) {
+    if (e instanceof DatabaseUnavailableError) return true;
+    const code = codeOf(e);
+    if (code?.startsWith("08") || (code && UNAVAILABLE_SQLSTATES.has(code))) return true;
+    if (code && UNREACHABLE_ERRNOS.has(code)) return true;
+    if (e instanceof AggregateError && e.errors.some(isDatabaseUnavailable)) return true;
+    const message = e instanceof Error ? e.message : "";
+    if (UNREACHABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;
+  }
+  return false;
+}
+
+/** The response and the log fields for any error thrown while serving a request. */
+export function toErrorResponse(
+  error: unknown,
+  requestId: string,
+): { response: Response; log: Record<string, unknown> } {
+  let status: number;
+  let code: string;
+  let message: string;
+  let issues: InputIssue[] = [];
+  let headers: Record<string, string> = {};
+  let log: Record<string, unknown> = {};
+
+  if (error instanceof HttpError) {
+    ({ status, code, message, issues, headers } = error);
+  } else if (isDatabaseUnavailable(error)) {
+    status = 503;
+    code = "database_unavailable";
+    message = "The database is unavailable; retry shortly (the request is safe to repeat)";
+    headers = { "Retry-After": String(RETRY_AFTER_SECONDS) };
+    log = { error: describe(error) };
+  } else {
+    status = 500;
+    code = "internal_error";
+    message = "Something went wrong on our side";
+    log = { error: describe(error) };
+  }
+
+  const body: ErrorBody = { error: { code, message, issues, requestId } };
+  return {
+    response: Response.json(body, {
+      status,
+      headers: { ...headers, "X-Request-Id": requestId, "Cache-Control": "no-store" },
+    }),
+    log: { code, ...log },
+  };
+}
+
+/** Drizzle appends the bound parameters (emails, phone numbers) to a failed query's message. */
+const redactParams = (text: string | undefined) =>
+  text?.replace(/\nparams: .*/s, "\nparams: [redacted]");
+
+/**
+ * What the log keeps of an unexpected error: name, message, SQLSTATE and stack, but never
+ * bound parameters or a driver's `detail` field, which quote the email or phone number.
+ */
+function describe(error: unknown): Record<string, unknown> {
+  const chain = [...causes(error)].map((e) =>
+    e instanceof Error
+      ? {
+          name: e.name,
+          message: redactParams(e.message),
+          code: codeOf(e),
+          stack: redactParams(e.stack),
+        }
+      : { value: typeof e },
+  );
+  return { chain };
+}

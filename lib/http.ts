@@ -1,0 +1,68 @@
+/**
+ * Web-standard request helpers shared by every handler: reading a JSON body within a size
+ * limit, and JSON responses. Runs unchanged on Vercel, under `vercel dev` and behind the
+ * node:http adapter of `npm start`.
+ */
+import { badJson, payloadTooLarge, unsupportedMediaType } from "./errors.js";
+
+/** application/json, or any structured-syntax JSON type such as application/merge-patch+json. */
+const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json$/i;
+
+/**
+ * Reads and parses the body as JSON, refusing more than `limitBytes`. A missing
+ * Content-Type is read as JSON; any other non-JSON type is refused with 415.
+ * @throws HttpError 413, 415 or 400 (invalid JSON).
+ */
+export async function readJsonBody(request: Request, limitBytes: number): Promise<unknown> {
+  const contentType = request.headers.get("content-type");
+  if (contentType !== null) {
+    const mediaType = contentType.split(";", 1)[0]?.trim() ?? "";
+    if (!JSON_MEDIA_TYPE.test(mediaType)) throw unsupportedMediaType();
+  }
+
+  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
+  if (declared > limitBytes) throw payloadTooLarge(limitBytes);
+
+  const text = await readText(request, limitBytes);
+  if (text.trim() === "") throw badJson();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badJson();
+  }
+}
+
+/** Reads the body as UTF-8, stopping as soon as it grows past `limitBytes`. */
+async function readText(request: Request, limitBytes: number): Promise<string> {
+  if (request.body === null) return "";
+  const reader = request.body.getReader();
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let received = 0;
+  let text = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      received += value.byteLength;
+      if (received > limitBytes) {
+        await reader.cancel().catch(() => {});
+        throw payloadTooLarge(limitBytes);
+      }
+      text += decoder.decode(value, { stream: true });
+    }
+    return text + decoder.decode();
+  } catch (error) {
+    // A TypeError from the decoder means the bytes are not UTF-8, so not JSON either.
+    if (error instanceof TypeError) throw badJson();
+    throw error;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** A JSON response that is never cached: every answer describes the customer right now. */
+export function jsonResponse(body: unknown, init: ResponseInit = {}): Response {
+  const headers = new Headers(init.headers);
+  headers.set("Cache-Control", "no-store");
+  return Response.json(body, { ...init, headers });
+}

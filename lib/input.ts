@@ -1,0 +1,111 @@
+/**
+ * The request contract of POST /identify as valibot schemas: what a caller may send, and the
+ * normalized identifiers the reconciler works with. Normalizing here, once, is what makes
+ * "Doc@Example.com " and "doc@example.com" the same customer.
+ */
+import * as v from "valibot";
+
+/** Longest address SMTP can carry (RFC 5321 path limit less the angle brackets). */
+export const EMAIL_MAX_LENGTH = 254;
+/** Longest phone number accepted, in digits (E.164 allows 15; stores keep extensions). */
+export const PHONE_MAX_DIGITS = 20;
+
+const PHONE_PATTERN = new RegExp(`^\\+?\\d{1,${PHONE_MAX_DIGITS}}$`);
+/** Separators people type inside phone numbers: spaces, hyphens, dots and parentheses. */
+const PHONE_SEPARATORS = /[\s\-.()]/g;
+
+/** Trims a string and reads "" as "not given". */
+const blankToNull = (value: string | null | undefined): string | null => {
+  const trimmed = value?.trim() ?? "";
+  return trimmed === "" ? null : trimmed;
+};
+
+export const EmailSchema = v.pipe(
+  v.nullish(v.string("email must be a string or null")),
+  v.transform((value) => blankToNull(value)?.toLowerCase() ?? null),
+  v.nullable(
+    v.pipe(
+      v.string(),
+      v.maxLength(EMAIL_MAX_LENGTH, `email must be at most ${EMAIL_MAX_LENGTH} characters`),
+      v.rfcEmail("email must be a valid email address"),
+    ),
+  ),
+);
+
+export const PhoneNumberSchema = v.pipe(
+  v.nullish(
+    v.union(
+      [
+        v.string(),
+        v.pipe(
+          v.number(),
+          v.safeInteger("phoneNumber must be a whole number when sent as a number"),
+          v.minValue(0, "phoneNumber must not be negative"),
+        ),
+      ],
+      "phoneNumber must be a string, a number or null",
+    ),
+  ),
+  v.transform((value) =>
+    typeof value === "number"
+      ? String(value)
+      : (blankToNull(value)?.replace(PHONE_SEPARATORS, "") ?? null),
+  ),
+  v.nullable(
+    v.pipe(
+      v.string(),
+      v.regex(
+        PHONE_PATTERN,
+        `phoneNumber must be 1 to ${PHONE_MAX_DIGITS} digits, optionally after a leading +`,
+      ),
+    ),
+  ),
+);
+
+const BODY_MUST_BE_OBJECT = "The request body must be a JSON object";
+
+export const IdentifyRequestSchema = v.pipe(
+  // valibot's object() lets arrays through; a JSON array is never a valid body.
+  v.custom<object>(
+    (body) => typeof body === "object" && body !== null && !Array.isArray(body),
+    BODY_MUST_BE_OBJECT,
+  ),
+  v.object({ email: EmailSchema, phoneNumber: PhoneNumberSchema }, BODY_MUST_BE_OBJECT),
+  // Absent keys stay absent through object(); the reconciler wants an explicit null.
+  v.transform((input) => ({
+    email: input.email ?? null,
+    phoneNumber: input.phoneNumber ?? null,
+  })),
+  v.check(
+    (input) => input.email !== null || input.phoneNumber !== null,
+    "Provide an email, a phoneNumber or both",
+  ),
+);
+
+/** What a caller may send (before normalization). */
+export type IdentifyRequestBody = v.InferInput<typeof IdentifyRequestSchema>;
+/** Normalized identifiers: lower-cased email, digits-only phone number; at least one set. */
+export type IdentifyInput = v.InferOutput<typeof IdentifyRequestSchema>;
+
+/** One problem with one field, as returned to the caller. `path` is "" for the body itself. */
+export interface InputIssue {
+  path: string;
+  message: string;
+}
+
+export type ParseResult =
+  | { success: true; input: IdentifyInput }
+  | { success: false; issues: InputIssue[] };
+
+/** Validates and normalizes a parsed JSON body. Never throws. */
+export function parseIdentifyRequest(body: unknown): ParseResult {
+  const result = v.safeParse(IdentifyRequestSchema, body);
+  if (result.success) return { success: true, input: result.output };
+  return {
+    success: false,
+    issues: result.issues.map((issue) => ({
+      path: v.getDotPath(issue) ?? "",
+      message: issue.message,
+    })),
+  };
+}
