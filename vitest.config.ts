@@ -1,0 +1,12 @@
+/** Test runner configuration: every suite runs against real databases, so allow for I/O. */
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Each file gets its own module graph, so each opens its own database connection.
+    isolate: true,
+  },
+});
