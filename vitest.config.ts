@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Each file gets its own module graph, so each opens its own database connection.
     isolate: true,
+    // Request logs are noise when a test passes and evidence when it fails.
+    silent: "passed-only",
   },
 });

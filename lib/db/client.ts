@@ -27,7 +27,7 @@ export interface Connection {
   readonly kind: "postgres" | "pglite";
   /** Applies pending migrations from drizzle/. Safe to run concurrently from many processes. */
   migrate(): Promise<void>;
-  /** Closes the pool (or the embedded database) and the local bridge, if any. */
+  /** Closes the pool (or the embedded database). */
   close(): Promise<void>;
 }
 
@@ -80,6 +80,22 @@ export async function queryRows<Row>(db: Database, statement: SQL): Promise<Row[
   return rows as Row[];
 }
 
+/**
+ * The process's one local bridge. neonConfig is global to the driver, so every pool in the
+ * process shares it; it lives as long as the process and never keeps it alive by itself.
+ */
+const bridgeTargets = new Set<string>();
+let bridge: Promise<WsBridge> | undefined;
+
+async function localBridgePort(target: string, config: Config): Promise<number> {
+  bridgeTargets.add(target);
+  if (!bridge) {
+    const { startWsBridge } = await import("./ws-bridge.js");
+    bridge = startWsBridge({ allow: bridgeTargets, latencyMs: config.LOCAL_BRIDGE_LATENCY_MS });
+  }
+  return (await bridge).port;
+}
+
 /** Hosts served by Neon's own WebSocket proxy; everything else needs the local bridge. */
 const isNeonHost = (hostname: string) => /\.neon\.(tech|build)$/i.test(hostname);
 
@@ -94,15 +110,8 @@ async function openPostgres(url: string, config: Config): Promise<Connection> {
   neonConfig.webSocketConstructor = ws.default;
 
   const { hostname, port } = new URL(url);
-  let bridge: WsBridge | undefined;
   if (!isNeonHost(hostname)) {
-    const { startWsBridge } = await import("./ws-bridge.js");
-    const target = `${hostname}:${port || "5432"}`;
-    bridge = await startWsBridge({
-      allow: new Set([target]),
-      latencyMs: config.LOCAL_BRIDGE_LATENCY_MS,
-    });
-    const bridgePort = bridge.port;
+    const bridgePort = await localBridgePort(`${hostname}:${port || "5432"}`, config);
     neonConfig.wsProxy = (host, targetPort) =>
       `127.0.0.1:${bridgePort}/v2?address=${host}:${targetPort}`;
     neonConfig.useSecureWebSocket = false;
@@ -139,7 +148,6 @@ async function openPostgres(url: string, config: Config): Promise<Connection> {
     },
     async close() {
       await pool.end();
-      await bridge?.close();
     },
   };
 }

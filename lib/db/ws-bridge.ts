@@ -7,6 +7,7 @@
  * it can add a fixed delay to every round trip to show what a function far from its
  * database experiences (used by the benchmark).
  */
+import { createServer } from "node:http";
 import { connect } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
 
@@ -18,16 +19,20 @@ export interface WsBridge {
 }
 
 export interface WsBridgeOptions {
-  /** `host:port` targets the bridge may connect to. */
+  /** `host:port` targets the bridge may connect to (read on every connection). */
   allow: ReadonlySet<string>;
   /** Milliseconds added to every round trip (applied to traffic from Postgres). */
   latencyMs?: number;
 }
 
-/** Starts a bridge on an ephemeral port of 127.0.0.1. */
+/**
+ * Starts a bridge on an ephemeral port of 127.0.0.1. It does not keep the process alive by
+ * itself: open database connections do, and the bridge serves them until they close.
+ */
 export async function startWsBridge(options: WsBridgeOptions): Promise<WsBridge> {
   const latencyMs = options.latencyMs ?? 0;
-  const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  const http = createServer();
+  const server = new WebSocketServer({ server: http });
   const sockets = new Set<WebSocket>();
 
   server.on("connection", (ws, request) => {
@@ -63,10 +68,11 @@ export async function startWsBridge(options: WsBridgeOptions): Promise<WsBridge>
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once("listening", resolve);
-    server.once("error", reject);
+    http.once("error", reject);
+    http.listen(0, "127.0.0.1", resolve);
   });
-  const bound = server.address();
+  http.unref();
+  const bound = http.address();
   if (typeof bound !== "object" || bound === null) throw new Error("bridge did not bind");
 
   return {
@@ -74,7 +80,8 @@ export async function startWsBridge(options: WsBridgeOptions): Promise<WsBridge>
     close: () =>
       new Promise<void>((resolve) => {
         for (const ws of sockets) ws.terminate();
-        server.close(() => resolve());
+        server.close();
+        http.close(() => resolve());
       }),
   };
 }

@@ -1,0 +1,57 @@
+/**
+ * The invariants every reconciliation must preserve, as SQL that counts violations. The
+ * tests run them after concurrent bursts; the benchmark runs them after every workload.
+ * Only live contacts count: deleted ones do not exist for reconciliation.
+ */
+import { sql } from "drizzle-orm";
+import { type Database, queryRows } from "./client.js";
+
+export interface InvariantReport {
+  /** A primary with an older contact in its customer. */
+  primaryNotOldest: number;
+  /** A secondary whose linked_id is not a live primary (a chain, or a dangling link). */
+  secondaryNotOnLivePrimary: number;
+  /** An email or phone number found in more than one customer. */
+  identifierInTwoCustomers: number;
+  /** Two live contacts with the same (email, phone number). */
+  duplicateRows: number;
+}
+
+/** Counts violations of each invariant; all zero means the data is consistent. */
+export async function checkInvariants(db: Database): Promise<InvariantReport> {
+  const [row] = await queryRows<Record<keyof InvariantReport, number>>(
+    db,
+    sql`
+    with live as (
+      select id, email, phone_number, linked_id, link_precedence, created_at,
+             case when link_precedence = 'primary' then id else linked_id end as customer
+        from contacts where deleted_at is null
+    ),
+    identifiers as (
+      select 'email' as kind, email as value, customer from live where email is not null
+      union all
+      select 'phone', phone_number, customer from live where phone_number is not null
+    )
+    select
+      (select count(*) from live s join live p on p.id = s.linked_id
+        where (s.created_at, s.id) < (p.created_at, p.id))::int as "primaryNotOldest",
+      (select count(*) from live s
+        where s.link_precedence = 'secondary'
+          and not exists (select 1 from live p
+                           where p.id = s.linked_id and p.link_precedence = 'primary'))::int
+        as "secondaryNotOnLivePrimary",
+      (select count(*) from (select 1 from identifiers group by kind, value
+                              having count(distinct customer) > 1) split)::int
+        as "identifierInTwoCustomers",
+      (select count(*) from (select 1 from live
+                              group by coalesce(email, ''), coalesce(phone_number, '')
+                              having count(*) > 1) dup)::int as "duplicateRows"
+  `,
+  );
+  if (!row) throw new Error("invariant query returned no row");
+  return row;
+}
+
+/** The total number of violations in a report. */
+export const violationCount = (report: InvariantReport) =>
+  Object.values(report).reduce((sum, count) => sum + count, 0);

@@ -1,0 +1,3 @@
+import { handlerSuite } from "./suites/handler.js";
+
+handlerSuite("postgres");

@@ -1,0 +1,338 @@
+/**
+ * The HTTP contract of the exported handler: requests built with `new Request`, assertions
+ * on the `Response`. Shared by the PGlite and the PostgreSQL test files. The handler opens
+ * its database from the environment, so each file sets it up before the first request.
+ */
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import identify, { BODY_LIMIT_BYTES } from "../../api/identify.js";
+import { readConfig } from "../../lib/config.js";
+import { closeDatabase, getConnection, openConnection } from "../../lib/db/client.js";
+import { allContacts } from "../support/contacts.js";
+import {
+  createPostgresDatabase,
+  postgresAvailable,
+  type TestDatabase,
+} from "../support/databases.js";
+
+const URL_ = "http://localhost/identify";
+
+/** POSTs a JSON body (or raw text) to the handler. */
+export function post(
+  body: unknown,
+  init: { headers?: Record<string, string>; raw?: boolean } = {},
+) {
+  return identify.fetch(
+    new Request(URL_, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...init.headers },
+      body: init.raw ? (body as string) : JSON.stringify(body),
+    }),
+  );
+}
+
+async function contactOf(response: Response) {
+  expect(response.status).toBe(200);
+  const body = (await response.json()) as { contact: Record<string, unknown> };
+  return body.contact;
+}
+
+async function errorOf(response: Response, status: number, code: string) {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+  const body = (await response.json()) as {
+    error: {
+      code: string;
+      message: string;
+      issues: { path: string; message: string }[];
+      requestId: string;
+    };
+  };
+  expect(body.error.code).toBe(code);
+  expect(body.error.message).toEqual(expect.any(String));
+  expect(body.error.requestId).toBe(response.headers.get("x-request-id"));
+  return body.error;
+}
+
+export function handlerSuite(backendName: "pglite" | "postgres") {
+  const available = backendName === "pglite" || postgresAvailable;
+  describe.skipIf(!available)(`POST /identify on ${backendName}`, () => {
+    let database: TestDatabase | undefined;
+
+    beforeAll(async () => {
+      if (backendName === "postgres") {
+        database = await createPostgresDatabase();
+        process.env.DATABASE_URL = database.url;
+        process.env.DB_LOCK_TIMEOUT_MS = "300";
+      } else {
+        delete process.env.DATABASE_URL;
+        process.env.PGLITE_DIR = "memory://";
+      }
+      await (await getConnection()).migrate();
+    });
+    afterAll(async () => {
+      await closeDatabase();
+      await database?.drop();
+    });
+    beforeEach(async () => {
+      await (await getConnection()).db.execute(sql`truncate contacts restart identity`);
+    });
+
+    const rows = async () => allContacts((await getConnection()).db);
+
+    it("answers 200 JSON with the customer and the deprecated alias carrying the same id", async () => {
+      const response = await post({ email: "doc@hillvalley.edu", phoneNumber: "555" });
+      expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+      const contact = await contactOf(response);
+      expect(Object.keys(contact)).toEqual([
+        "primaryContactId",
+        "primaryContatctId",
+        "emails",
+        "phoneNumbers",
+        "secondaryContactIds",
+      ]);
+      expect(contact.primaryContatctId).toBe(contact.primaryContactId);
+      expect(contact).toMatchObject({
+        emails: ["doc@hillvalley.edu"],
+        phoneNumbers: ["555"],
+        secondaryContactIds: [],
+      });
+    });
+
+    it("answers the first worked example and its three lookups identically", async () => {
+      await post({ email: "lorraine@hillvalley.edu", phoneNumber: "123456" });
+      const expected = await contactOf(
+        await post({ email: "mcfly@hillvalley.edu", phoneNumber: "123456" }),
+      );
+      const mcfly = (await rows()).find((row) => row.email === "mcfly@hillvalley.edu");
+      expect(expected).toMatchObject({
+        emails: ["lorraine@hillvalley.edu", "mcfly@hillvalley.edu"],
+        phoneNumbers: ["123456"],
+        secondaryContactIds: [mcfly?.id],
+      });
+      const before = await rows();
+      for (const body of [
+        { email: null, phoneNumber: "123456" },
+        { email: "lorraine@hillvalley.edu", phoneNumber: null },
+        { email: "mcfly@hillvalley.edu", phoneNumber: null },
+      ]) {
+        expect(await contactOf(await post(body))).toEqual(expected);
+      }
+      expect(await rows()).toEqual(before);
+    });
+
+    it("answers the second worked example by merging into george", async () => {
+      const george = await contactOf(
+        await post({ email: "george@hillvalley.edu", phoneNumber: "919191" }),
+      );
+      const biff = await contactOf(
+        await post({ email: "biffsucks@hillvalley.edu", phoneNumber: "717171" }),
+      );
+      const merged = await contactOf(
+        await post({ email: "george@hillvalley.edu", phoneNumber: "717171" }),
+      );
+      expect(merged).toEqual({
+        primaryContactId: george.primaryContactId,
+        primaryContatctId: george.primaryContactId,
+        emails: ["george@hillvalley.edu", "biffsucks@hillvalley.edu"],
+        phoneNumbers: ["919191", "717171"],
+        secondaryContactIds: [biff.primaryContactId],
+      });
+      expect(await rows()).toHaveLength(2);
+    });
+
+    it("normalizes the email's case and spaces and the phone's separators", async () => {
+      await post({ email: "doc@hillvalley.edu", phoneNumber: "+1 555 0100" });
+      const contact = await contactOf(
+        await post({ email: "  Doc@HillValley.EDU ", phoneNumber: "+1 (555) 01-00" }),
+      );
+      expect(contact).toMatchObject({
+        emails: ["doc@hillvalley.edu"],
+        phoneNumbers: ["+15550100"],
+      });
+      expect(await rows()).toHaveLength(1);
+    });
+
+    it("accepts the phone number as a JSON number and answers it as a string", async () => {
+      const contact = await contactOf(await post({ phoneNumber: 123456 }));
+      expect(contact.phoneNumbers).toEqual(["123456"]);
+    });
+
+    it("accepts real-world addresses with apostrophes and plus tags", async () => {
+      const contact = await contactOf(await post({ email: "o'brien@example.com" }));
+      const tagged = await contactOf(await post({ email: "first+tag@example.co.uk" }));
+      expect(contact.emails).toEqual(["o'brien@example.com"]);
+      expect(tagged.emails).toEqual(["first+tag@example.co.uk"]);
+    });
+
+    it("ignores unknown fields", async () => {
+      const contact = await contactOf(await post({ email: "doc@x.io", orderId: 42 }));
+      expect(contact.emails).toEqual(["doc@x.io"]);
+    });
+
+    it("reads a request without Content-Type as JSON", async () => {
+      // A string body would get text/plain from the Request constructor; bytes get no type.
+      const body = new TextEncoder().encode(JSON.stringify({ email: "doc@x.io" }));
+      const request = new Request(URL_, { method: "POST", body });
+      expect(request.headers.get("content-type")).toBeNull();
+      expect((await identify.fetch(request)).status).toBe(200);
+    });
+
+    it("accepts application/json with a charset parameter", async () => {
+      const response = await post(
+        { email: "doc@x.io" },
+        { headers: { "Content-Type": "application/json; charset=utf-8" } },
+      );
+      expect(response.status).toBe(200);
+    });
+
+    it("rejects invalid JSON with 400 invalid_json", async () => {
+      await errorOf(await post("{email:", { raw: true }), 400, "invalid_json");
+    });
+
+    it("rejects an empty body with 400 invalid_json", async () => {
+      await errorOf(await post("", { raw: true }), 400, "invalid_json");
+    });
+
+    it("rejects a body that is not an object with 400", async () => {
+      const error = await errorOf(await post([{ email: "doc@x.io" }]), 400, "invalid_request");
+      expect(error.issues).toEqual([{ path: "", message: expect.any(String) }]);
+    });
+
+    it.each([
+      ["an email of the wrong type", { email: 42 }, "email"],
+      ["a phone number of the wrong type", { phoneNumber: true }, "phoneNumber"],
+      ["an invalid email", { email: "not-an-email" }, "email"],
+      ["an email over 254 characters", { email: `${"a".repeat(250)}@x.io` }, "email"],
+      ["a phone number with letters", { phoneNumber: "555-CALL" }, "phoneNumber"],
+      ["a phone number over 20 digits", { phoneNumber: "1".repeat(21) }, "phoneNumber"],
+      ["a negative phone number", { phoneNumber: -5 }, "phoneNumber"],
+      ["a fractional phone number", { phoneNumber: 55.5 }, "phoneNumber"],
+      ["an unsafe integer phone number", { phoneNumber: 2 ** 60 }, "phoneNumber"],
+    ])("rejects %s with 400 naming the field", async (_name, body, path) => {
+      const error = await errorOf(await post(body), 400, "invalid_request");
+      expect(error.issues.map((issue) => issue.path)).toEqual([path]);
+      expect(await rows()).toHaveLength(0);
+    });
+
+    it("reports every invalid field at once", async () => {
+      const error = await errorOf(
+        await post({ email: "nope", phoneNumber: "x" }),
+        400,
+        "invalid_request",
+      );
+      expect(error.issues.map((issue) => issue.path)).toEqual(["email", "phoneNumber"]);
+    });
+
+    it.each([
+      ["nothing", {}],
+      ["two nulls", { email: null, phoneNumber: null }],
+      ["empty strings", { email: "", phoneNumber: "" }],
+      ["whitespace", { email: "   ", phoneNumber: " \t " }],
+    ])("rejects a request that gives %s with 400", async (_name, body) => {
+      const error = await errorOf(await post(body), 400, "invalid_request");
+      expect(error.issues).toEqual([
+        { path: "", message: expect.stringMatching(/email.*phoneNumber/) },
+      ]);
+    });
+
+    it.each(["GET", "PUT", "DELETE", "PATCH"])(
+      "answers %s with 405 and Allow: POST",
+      async (method) => {
+        const response = await identify.fetch(new Request(URL_, { method }));
+        expect(response.headers.get("allow")).toBe("POST");
+        await errorOf(response, 405, "method_not_allowed");
+      },
+    );
+
+    it("rejects a declared body over 16 KiB with 413", async () => {
+      const body = JSON.stringify({ email: "doc@x.io", padding: "x".repeat(BODY_LIMIT_BYTES) });
+      await errorOf(await post(body, { raw: true }), 413, "payload_too_large");
+    });
+
+    it("rejects a streamed body that grows past 16 KiB with 413", async () => {
+      const chunk = new TextEncoder().encode(" ".repeat(4096));
+      let sent = 0;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent++ < 8) controller.enqueue(chunk);
+          else controller.close();
+        },
+      });
+      const request = new Request(URL_, {
+        method: "POST",
+        body: stream,
+        duplex: "half",
+      } as RequestInit);
+      await errorOf(await identify.fetch(request), 413, "payload_too_large");
+    });
+
+    it("rejects a non-JSON Content-Type with 415", async () => {
+      const response = await post("email=doc@x.io", {
+        raw: true,
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      });
+      await errorOf(response, 415, "unsupported_media_type");
+    });
+
+    it("hides SQL and driver messages from a 500 and logs them under the request id", async () => {
+      const { db } = await getConnection();
+      await db.execute(
+        sql`alter function identify_contact(text, text, integer) rename to identify_contact_away`,
+      );
+      const logged = vi.spyOn(console, "error").mockImplementation(() => {});
+      try {
+        const response = await post({ email: "doc@x.io" });
+        const text = await response.clone().text();
+        const error = await errorOf(response, 500, "internal_error");
+        expect(text).not.toMatch(/identify_contact|select|function|stack|at /i);
+        const line = logged.mock.calls
+          .map((call) => String(call[0]))
+          .find((l) => l.includes(error.requestId));
+        expect(line).toMatch(/identify_contact/);
+        expect(line).not.toContain("doc@x.io");
+      } finally {
+        logged.mockRestore();
+        await db.execute(
+          sql`alter function identify_contact_away(text, text, integer) rename to identify_contact`,
+        );
+      }
+    });
+
+    it.skipIf(backendName !== "postgres")(
+      "answers 503 with Retry-After when a lock wait times out, and writes nothing",
+      async () => {
+        const blocker = await openConnection(readConfig({ DATABASE_URL: database?.url }));
+        try {
+          const response = await blocker.db.transaction(async (tx) => {
+            await tx.execute(sql`lock table contacts in access exclusive mode`);
+            return post({ email: "doc@x.io", phoneNumber: "555" });
+          });
+          expect(response.headers.get("retry-after")).toMatch(/^\d+$/);
+          await errorOf(response, 503, "database_unavailable");
+          expect(await rows()).toHaveLength(0);
+        } finally {
+          await blocker.close();
+        }
+      },
+    );
+
+    it("writes one log line per request with the request id and outcome but no email or phone", async () => {
+      const logged = vi.spyOn(console, "log").mockImplementation(() => {});
+      try {
+        const response = await post({ email: "private@x.io", phoneNumber: "5550199" });
+        const requestId = response.headers.get("x-request-id");
+        const lines = logged.mock.calls.map((call) => String(call[0]));
+        expect(lines).toHaveLength(1);
+        expect(JSON.parse(lines[0] ?? "{}")).toMatchObject({
+          requestId,
+          status: 200,
+          outcome: "created",
+        });
+        expect(lines[0]).not.toMatch(/private@x\.io|5550199/);
+      } finally {
+        logged.mockRestore();
+      }
+    });
+  });
+}
