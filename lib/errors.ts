@@ -3,17 +3,8 @@
  * Clients get a stable code, a plain message and a request id; SQL, driver messages and
  * stack traces go to the log line that carries the same request id, never to the client.
  */
+import type { ErrorResponse } from "./contract.js";
 import type { InputIssue } from "./input.js";
-
-/** The JSON body of every error response. */
-export interface ErrorBody {
-  error: {
-    code: string;
-    message: string;
-    issues: InputIssue[];
-    requestId: string;
-  };
-}
 
 /** A failure whose status, code and message are meant for the client. */
 export class HttpError extends Error {
@@ -172,7 +163,7 @@ export function toErrorResponse(
     log = { error: describe(error) };
   }
 
-  const body: ErrorBody = { error: { code, message, issues, requestId } };
+  const body: ErrorResponse = { error: { code, message, issues, requestId } };
   return {
     response: Response.json(body, {
       status,

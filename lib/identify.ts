@@ -5,6 +5,7 @@
  * statement and holds its locks only while Postgres itself is working.
  */
 import { sql } from "drizzle-orm";
+import type { ContactResponse } from "./contract.js";
 import { type Database, queryRows } from "./db/client.js";
 import type { LinkPrecedence } from "./db/schema.js";
 import { isRetryableConflict } from "./errors.js";
@@ -94,11 +95,10 @@ export function toCustomer(rows: readonly ContactRow[]): Customer {
 }
 
 /** The 200 body: the customer, plus the original specification's misspelled alias. */
-export function toContactBody(customer: Customer) {
+export function toContactBody(customer: Customer): ContactResponse {
   return {
     contact: {
       primaryContactId: customer.primaryContactId,
-      /** @deprecated The original specification's spelling; existing clients read it. */
       primaryContatctId: customer.primaryContactId,
       emails: customer.emails,
       phoneNumbers: customer.phoneNumbers,

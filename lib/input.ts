@@ -22,6 +22,10 @@ const blankToNull = (value: string | null | undefined): string | null => {
 
 export const EmailSchema = v.pipe(
   v.nullish(v.string("email must be a string or null")),
+  v.metadata({
+    description: `Trimmed and lower-cased, then a valid address of at most ${EMAIL_MAX_LENGTH} characters. null, absent, "" and whitespace mean "not given".`,
+    examples: ["lorraine@hillvalley.edu"],
+  }),
   v.transform((value) => blankToNull(value)?.toLowerCase() ?? null),
   v.nullable(
     v.pipe(
@@ -46,6 +50,10 @@ export const PhoneNumberSchema = v.pipe(
       "phoneNumber must be a string, a number or null",
     ),
   ),
+  v.metadata({
+    description: `A string (trimmed; spaces, hyphens, dots and parentheses removed; an optional leading + kept; then 1 to ${PHONE_MAX_DIGITS} digits) or a non-negative safe integer. null, absent, "" and whitespace mean "not given".`,
+    examples: ["123456"],
+  }),
   v.transform((value) =>
     typeof value === "number"
       ? String(value)
@@ -64,13 +72,19 @@ export const PhoneNumberSchema = v.pipe(
 
 const BODY_MUST_BE_OBJECT = "The request body must be a JSON object";
 
+/** The body's fields; also the source of the request schema in the OpenAPI document. */
+export const IdentifyRequestObjectSchema = v.pipe(
+  v.object({ email: EmailSchema, phoneNumber: PhoneNumberSchema }, BODY_MUST_BE_OBJECT),
+  v.description("At least one of email and phoneNumber must be given. Unknown fields are ignored."),
+);
+
 export const IdentifyRequestSchema = v.pipe(
   // valibot's object() lets arrays through; a JSON array is never a valid body.
   v.custom<object>(
     (body) => typeof body === "object" && body !== null && !Array.isArray(body),
     BODY_MUST_BE_OBJECT,
   ),
-  v.object({ email: EmailSchema, phoneNumber: PhoneNumberSchema }, BODY_MUST_BE_OBJECT),
+  IdentifyRequestObjectSchema,
   // Absent keys stay absent through object(); the reconciler wants an explicit null.
   v.transform((input) => ({
     email: input.email ?? null,

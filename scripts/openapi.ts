@@ -1,0 +1,185 @@
+/**
+ * Builds the OpenAPI 3.1 document of POST /identify from the valibot schemas in lib/, so
+ * the reference cannot drift from the code. `npm run openapi` writes it to
+ * public/openapi.json; a test fails when the committed file is stale.
+ */
+import { toJsonSchema } from "@valibot/to-json-schema";
+import type { GenericSchema } from "valibot";
+import { BODY_LIMIT_BYTES } from "../api/identify.js";
+import { ContactResponseSchema, ErrorResponseSchema } from "../lib/contract.js";
+import { IdentifyRequestObjectSchema } from "../lib/input.js";
+
+/** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of a schema's wire (input) side. */
+function jsonSchema(schema: GenericSchema) {
+  const { $schema: _dialect, ...rest } = toJsonSchema(schema, {
+    target: "draft-2020-12",
+    typeMode: "input",
+    errorMode: "throw",
+  });
+  return rest;
+}
+
+const errorExample = (code: string, message: string, issues: object[] = []) => ({
+  value: {
+    error: { code, message, issues, requestId: "4c2a7d3e-8f7b-4d8e-9a51-0d2f1b6c9e10" },
+  },
+});
+
+const errorResponse = (
+  description: string,
+  examples: Record<string, object>,
+  headers?: object,
+) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: {
+    "application/json": { schema: { $ref: "#/components/schemas/ErrorResponse" }, examples },
+  },
+});
+
+/** The OpenAPI 3.1 document, as a plain JSON value. */
+export function buildOpenApiDocument() {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "identify",
+      version: "1.0.0",
+      summary: "Links every email and phone number a customer has used into one customer.",
+      description:
+        "Contacts that share an email or a phone number (directly or through other contacts) are one customer. The oldest contact is its primary; every other one is a secondary pointing straight at it. A request with a new email or phone adds a secondary; a request joining two customers makes the newer primary (and everything under it) secondary to the older; a request that brings nothing new changes nothing, so every request is safe to retry.",
+    },
+    servers: [{ url: "/", description: "The deployment serving this document" }],
+    paths: {
+      "/identify": {
+        post: {
+          operationId: "identify",
+          summary: "Find or link the customer for an order's contact details",
+          description: "Also reachable as /api/identify.",
+          requestBody: {
+            required: true,
+            description: `JSON, at most ${BODY_LIMIT_BYTES} bytes. A missing Content-Type is read as JSON.`,
+            content: {
+              "application/json": {
+                schema: { $ref: "#/components/schemas/IdentifyRequest" },
+                examples: {
+                  newCustomer: {
+                    summary: "Worked example 1, first order",
+                    value: { email: "lorraine@hillvalley.edu", phoneNumber: "123456" },
+                  },
+                  newSecondary: {
+                    summary: "Worked example 1, a new email on a known phone",
+                    value: { email: "mcfly@hillvalley.edu", phoneNumber: "123456" },
+                  },
+                  lookupByPhone: {
+                    summary: "Worked example 1, a lookup that writes nothing",
+                    value: { email: null, phoneNumber: "123456" },
+                  },
+                  merge: {
+                    summary: "Worked example 2, joining george's and biffsucks' customers",
+                    value: { email: "george@hillvalley.edu", phoneNumber: "717171" },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            "200": {
+              description: "The customer the request's email and phone number belong to.",
+              headers: { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" } },
+              content: {
+                "application/json": {
+                  schema: { $ref: "#/components/schemas/ContactResponse" },
+                  examples: {
+                    newSecondary: {
+                      summary: "After worked example 1 (ids differ per database)",
+                      value: {
+                        contact: {
+                          primaryContactId: 1,
+                          primaryContatctId: 1,
+                          emails: ["lorraine@hillvalley.edu", "mcfly@hillvalley.edu"],
+                          phoneNumbers: ["123456"],
+                          secondaryContactIds: [23],
+                        },
+                      },
+                    },
+                    merge: {
+                      summary: "After worked example 2",
+                      value: {
+                        contact: {
+                          primaryContactId: 11,
+                          primaryContatctId: 11,
+                          emails: ["george@hillvalley.edu", "biffsucks@hillvalley.edu"],
+                          phoneNumbers: ["919191", "717171"],
+                          secondaryContactIds: [27],
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            "400": errorResponse(
+              "Invalid JSON, wrong types, invalid values, or neither field given.",
+              {
+                invalidJson: errorExample("invalid_json", "The request body is not valid JSON"),
+                invalidRequest: errorExample(
+                  "invalid_request",
+                  "The request body does not match the contract",
+                  [{ path: "email", message: "email must be a valid email address" }],
+                ),
+                nothingGiven: errorExample(
+                  "invalid_request",
+                  "The request body does not match the contract",
+                  [{ path: "", message: "Provide an email, a phoneNumber or both" }],
+                ),
+              },
+            ),
+            "405": errorResponse(
+              "Any method but POST.",
+              { methodNotAllowed: errorExample("method_not_allowed", "Use POST") },
+              { Allow: { schema: { type: "string", const: "POST" } } },
+            ),
+            "413": errorResponse(`A body over ${BODY_LIMIT_BYTES} bytes.`, {
+              payloadTooLarge: errorExample(
+                "payload_too_large",
+                `The request body must be at most ${BODY_LIMIT_BYTES} bytes`,
+              ),
+            }),
+            "415": errorResponse("A Content-Type that is not JSON.", {
+              unsupportedMediaType: errorExample(
+                "unsupported_media_type",
+                "Send the body as application/json",
+              ),
+            }),
+            "500": errorResponse("An unexpected failure; details are in the server log.", {
+              internalError: errorExample("internal_error", "Something went wrong on our side"),
+            }),
+            "503": errorResponse(
+              "The database is unreachable, overloaded or timed out. Nothing was written, or the write is safe to repeat.",
+              {
+                databaseUnavailable: errorExample(
+                  "database_unavailable",
+                  "The database is unavailable; retry shortly (the request is safe to repeat)",
+                ),
+              },
+              { "Retry-After": { schema: { type: "string" }, description: "Seconds to wait." } },
+            ),
+          },
+        },
+      },
+    },
+    components: {
+      schemas: {
+        IdentifyRequest: jsonSchema(IdentifyRequestObjectSchema),
+        ContactResponse: jsonSchema(ContactResponseSchema),
+        ErrorResponse: jsonSchema(ErrorResponseSchema),
+      },
+      headers: {
+        "X-Request-Id": {
+          description: "Identifies the request in the server's log.",
+          schema: { type: "string" },
+        },
+      },
+    },
+  };
+}
