@@ -15,6 +15,8 @@ const EnvSchema = v.object({
   DATABASE_URL: v.optional(v.pipe(v.string(), v.trim(), v.url("DATABASE_URL must be a URL"))),
   /** Where the embedded database keeps its files; `memory://` keeps nothing. */
   PGLITE_DIR: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty()), ".data"),
+  /** How long to wait for another process that has the embedded database open. */
+  PGLITE_LOCK_WAIT_MS: millis(15_000),
   /** Set by Vercel on every deployment: the embedded database is never used there. */
   VERCEL: v.optional(v.string()),
   /** Connections per function instance. */

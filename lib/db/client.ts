@@ -69,7 +69,7 @@ export async function openConnection(config: Config): Promise<Connection> {
       "DATABASE_URL is not set on this Vercel deployment; refusing to use the embedded database",
     );
   }
-  return openPglite(config.PGLITE_DIR);
+  return openPglite(config.PGLITE_DIR, config.PGLITE_LOCK_WAIT_MS);
 }
 
 /** Runs a raw statement and returns its rows, whichever driver is underneath. */
@@ -152,21 +152,63 @@ async function openPostgres(url: string, config: Config): Promise<Connection> {
   };
 }
 
-async function openPglite(dataDir: string): Promise<Connection> {
+async function openPglite(dataDir: string, lockWaitMs: number): Promise<Connection> {
   const [{ PGlite }, { drizzle }, { migrate }] = await Promise.all([
     import("@electric-sql/pglite"),
     import("drizzle-orm/pglite"),
     import("drizzle-orm/pglite/migrator"),
   ]);
-  const client = await PGlite.create(dataDir);
+  const unlock = dataDir.startsWith("memory://")
+    ? async () => {}
+    : await lockDataDir(dataDir, lockWaitMs);
+  let client: InstanceType<typeof PGlite>;
+  try {
+    client = await PGlite.create(dataDir);
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
   const db = drizzle({ client, schema });
   const connection: Connection = {
     db,
     kind: "pglite",
     migrate: () => migrate(db, { migrationsFolder: MIGRATIONS_FOLDER }),
-    close: () => client.close(),
+    async close() {
+      await client.close();
+      await unlock();
+    },
   };
   // The embedded database has no deploy step, so it is brought up to date when opened.
   await connection.migrate();
   return connection;
+}
+
+/**
+ * PGlite is a single-process database: two processes writing one folder corrupt it (and
+ * `vercel dev` runs every request in a process of its own). A lock file beside the folder
+ * makes other processes wait their turn, up to `waitMs`, then fail with a clear 503.
+ */
+async function lockDataDir(dataDir: string, waitMs: number): Promise<() => Promise<void>> {
+  const [{ mkdir }, { lock }] = await Promise.all([
+    import("node:fs/promises"),
+    import("proper-lockfile"),
+  ]);
+  await mkdir(dataDir, { recursive: true });
+  const intervalMs = 250;
+  try {
+    return await lock(dataDir, {
+      realpath: false,
+      // A process killed while holding the lock stops refreshing it; it is stale after this.
+      stale: 10_000,
+      retries: { retries: Math.ceil(waitMs / intervalMs), factor: 1, minTimeout: intervalMs },
+      onCompromised: (error) =>
+        log("error", "lost the embedded database lock", { dataDir, error: error.message }),
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ELOCKED") throw error;
+    throw new DatabaseUnavailableError(
+      `The embedded database in ${dataDir} is in use by another process; stop it or set PGLITE_DIR to another folder`,
+      { cause: error },
+    );
+  }
 }
