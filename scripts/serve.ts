@@ -5,7 +5,10 @@
 import { getConfig } from "../lib/config.js";
 import { closeDatabase, getConnection } from "../lib/db/client.js";
 import { log } from "../lib/log.js";
+import { loadDotEnv } from "./env.js";
 import { createIdentifyServer } from "./server.js";
+
+loadDotEnv();
 
 async function main() {
   const config = getConfig();
