@@ -4,7 +4,8 @@
  * It never throws; every failure becomes a JSON error with a request id that the log
  * line carries too.
  */
-import { getConfig } from "../lib/config.js";
+import { authorize } from "../lib/auth.js";
+import { getConfig, getGuardrails } from "../lib/config.js";
 import { getDatabase } from "../lib/db/client.js";
 import { invalidRequest, methodNotAllowed, toErrorResponse } from "../lib/errors.js";
 import { jsonResponse, readJsonBody } from "../lib/http.js";
@@ -22,13 +23,17 @@ export async function handleIdentify(request: Request): Promise<Response> {
   let response: Response;
   let fields: Record<string, unknown> = {};
   try {
+    const config = getConfig();
+    authorize(request, config.API_KEYS);
     if (request.method !== "POST") throw methodNotAllowed(["POST"]);
     const parsed = parseIdentifyRequest(await readJsonBody(request, BODY_LIMIT_BYTES));
     if (!parsed.success) throw invalidRequest(parsed.issues);
 
     const db = await getDatabase();
     const { outcome, customer } = await identify(db, parsed.input, {
-      lockTimeoutMs: getConfig().DB_LOCK_TIMEOUT_MS,
+      lockTimeoutMs: config.DB_LOCK_TIMEOUT_MS,
+      requestId,
+      guardrails: getGuardrails(),
     });
     fields = { outcome, primaryContactId: customer.primaryContactId };
     response = jsonResponse(toContactBody(customer), { headers: { "X-Request-Id": requestId } });

@@ -3,6 +3,7 @@
  * first request, not on import) so tests and scripts can set the environment first.
  */
 import * as v from "valibot";
+import { type Guardrails, guardrailsFrom } from "./guardrails.js";
 
 const millis = (fallback: number) =>
   v.optional(
@@ -30,6 +31,30 @@ const EnvSchema = v.object({
   DB_QUERY_TIMEOUT_MS: millis(8_000),
   /** Longest wait for another request's lock inside the database before a 503; 0 = forever. */
   DB_LOCK_TIMEOUT_MS: millis(5_000),
+  /**
+   * Comma-separated API keys (at least 16 characters each). Set: every request needs
+   * `Authorization: Bearer <one of them>`. Unset: no access control.
+   */
+  API_KEYS: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((list) =>
+        list
+          .split(",")
+          .map((key) => key.trim())
+          .filter(Boolean),
+      ),
+      v.array(v.pipe(v.string(), v.minLength(16, "each API key needs at least 16 characters"))),
+    ),
+  ),
+  /** Comma-separated emails, or /regex/ patterns, that are stored but never link customers. */
+  JUNK_EMAILS: v.optional(v.string()),
+  /** Comma-separated phone numbers, or /regex/ patterns, stored but never linking customers. */
+  JUNK_PHONE_NUMBERS: v.optional(v.string()),
+  /** Refuse (409) any request that would grow a customer past this many contacts. */
+  MAX_CONTACTS_PER_CUSTOMER: v.optional(
+    v.pipe(v.string(), v.trim(), v.toNumber(), v.integer(), v.minValue(2)),
+  ),
   /** Added to every database round trip by the local WebSocket bridge (benchmarks only). */
   LOCAL_BRIDGE_LATENCY_MS: millis(0),
 });
@@ -52,4 +77,12 @@ let cached: Config | undefined;
 export function getConfig(): Config {
   cached ??= readConfig();
   return cached;
+}
+
+let guardrails: Guardrails | undefined;
+
+/** The process's over-merge guardrails, read from the configuration on first use. */
+export function getGuardrails(): Guardrails {
+  guardrails ??= guardrailsFrom(getConfig());
+  return guardrails;
 }

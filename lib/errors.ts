@@ -34,6 +34,27 @@ export const methodNotAllowed = (allow: readonly string[]) =>
 export const payloadTooLarge = (limitBytes: number) =>
   new HttpError(413, "payload_too_large", `The request body must be at most ${limitBytes} bytes`);
 
+/** RFC 6750: no credentials gets a bare challenge; wrong ones say invalid_token. */
+export const unauthorized = (error?: "invalid_token") =>
+  new HttpError(
+    401,
+    "unauthorized",
+    error ? "The API key is not valid" : "Send an API key as Authorization: Bearer <key>",
+    [],
+    {
+      "WWW-Authenticate": error
+        ? `Bearer realm="identify", error="${error}"`
+        : 'Bearer realm="identify"',
+    },
+  );
+
+export const customerTooLarge = (cap: number) =>
+  new HttpError(
+    409,
+    "customer_too_large",
+    `This request would grow the customer past the cap of ${cap} contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written`,
+  );
+
 export const unsupportedMediaType = () =>
   new HttpError(415, "unsupported_media_type", "Send the body as application/json");
 

@@ -8,7 +8,8 @@ import { sql } from "drizzle-orm";
 import type { ContactResponse } from "./contract.js";
 import { type Database, queryRows } from "./db/client.js";
 import type { LinkPrecedence } from "./db/schema.js";
-import { isRetryableConflict } from "./errors.js";
+import { customerTooLarge, isRetryableConflict, sqlState } from "./errors.js";
+import type { Guardrails } from "./guardrails.js";
 import type { IdentifyInput } from "./input.js";
 
 /** What a request did: the log and tests read it; the response does not carry it. */
@@ -33,7 +34,14 @@ export interface IdentifyResult {
 export interface IdentifyOptions {
   /** Longest wait for another request's locks inside the database; 0 waits forever. */
   lockTimeoutMs: number;
+  /** Recorded on every identity event the request causes. */
+  requestId: string;
+  /** Opt-in over-merge guardrails; none by default. */
+  guardrails?: Guardrails;
 }
+
+/** SQLSTATE identify_contact raises when a request would grow a customer past the cap. */
+const CUSTOMER_CAP_SQLSTATE = "IDC01";
 
 /** A row of `identify_contact`: one contact of the customer, oldest first. */
 interface ContactRow {
@@ -48,24 +56,41 @@ interface ContactRow {
 /**
  * Links the request's email and phone number into a customer and returns that customer:
  * creates a primary, adds a secondary, merges two customers, or changes nothing (see the
- * README for the rules). One database statement; a deadlock or serialization failure is
- * retried once, after which it surfaces to the caller.
+ * README for the rules), recording each change in identity_events. One database statement;
+ * a deadlock or serialization failure is retried once, after which it surfaces to the caller.
+ * @throws HttpError 409 when the request would grow a customer past the configured cap.
  */
 export async function identify(
   db: Database,
   input: IdentifyInput,
   options: IdentifyOptions,
 ): Promise<IdentifyResult> {
+  const settings = JSON.stringify({
+    requestId: options.requestId,
+    lockTimeoutMs: options.lockTimeoutMs,
+    ...options.guardrails,
+  });
   const statement = sql`select outcome, id, email, phone_number, link_precedence, linked_id
-    from identify_contact(${input.email}::text, ${input.phoneNumber}::text, ${options.lockTimeoutMs}::integer)`;
+    from identify_contact(${input.email}::text, ${input.phoneNumber}::text, ${settings}::jsonb)`;
   let rows: ContactRow[];
   try {
-    rows = await queryRows<ContactRow>(db, statement);
+    rows = await withOneRetry(() => queryRows<ContactRow>(db, statement));
   } catch (error) {
-    if (!isRetryableConflict(error)) throw error;
-    rows = await queryRows<ContactRow>(db, statement);
+    const cap = options.guardrails?.maxContacts;
+    if (cap !== undefined && sqlState(error) === CUSTOMER_CAP_SQLSTATE) throw customerTooLarge(cap);
+    throw error;
   }
   return { outcome: outcomeOf(rows), customer: toCustomer(rows) };
+}
+
+/** Runs the statement again, once, after a deadlock or serialization failure. */
+async function withOneRetry<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!isRetryableConflict(error)) throw error;
+    return run();
+  }
 }
 
 function outcomeOf(rows: readonly ContactRow[]): Outcome {

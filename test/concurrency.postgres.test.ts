@@ -31,7 +31,11 @@ function shuffled<T>(items: readonly T[]): T[] {
 describe.skipIf(!backend.available)("concurrent requests on postgres", () => {
   let connection: Connection;
   const run = (email: string | null, phoneNumber: string | null) =>
-    identify(connection.db, { email, phoneNumber }, { lockTimeoutMs: 10_000 });
+    identify(
+      connection.db,
+      { email, phoneNumber },
+      { lockTimeoutMs: 10_000, requestId: "concurrency-test" },
+    );
 
   beforeAll(async () => {
     connection = await backend.open();

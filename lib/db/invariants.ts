@@ -4,6 +4,7 @@
  * Only live contacts count: deleted ones do not exist for reconciliation.
  */
 import { sql } from "drizzle-orm";
+import type { Guardrails } from "../guardrails.js";
 import { type Database, queryRows } from "./client.js";
 
 export interface InvariantReport {
@@ -17,8 +18,16 @@ export interface InvariantReport {
   duplicateRows: number;
 }
 
-/** Counts violations of each invariant; all zero means the data is consistent. */
-export async function checkInvariants(db: Database): Promise<InvariantReport> {
+/**
+ * Counts violations of each invariant; all zero means the data is consistent. Junk values
+ * (see lib/guardrails.ts) may appear in many customers by design, so pass the guardrails
+ * in force.
+ */
+export async function checkInvariants(
+  db: Database,
+  guardrails: Guardrails = {},
+): Promise<InvariantReport> {
+  const list = (values: string[] | undefined) => values ?? null;
   const [row] = await queryRows<Record<keyof InvariantReport, number>>(
     db,
     sql`
@@ -28,9 +37,15 @@ export async function checkInvariants(db: Database): Promise<InvariantReport> {
         from contacts where deleted_at is null
     ),
     identifiers as (
-      select 'email' as kind, email as value, customer from live where email is not null
+      select 'email' as kind, email as value, customer from live
+       where email is not null
+         and not coalesce(identify_is_junk(email, ${list(guardrails.junkEmails)}::text[],
+                                           ${list(guardrails.junkEmailPatterns)}::text[]), false)
       union all
-      select 'phone', phone_number, customer from live where phone_number is not null
+      select 'phone', phone_number, customer from live
+       where phone_number is not null
+         and not coalesce(identify_is_junk(phone_number, ${list(guardrails.junkPhones)}::text[],
+                                           ${list(guardrails.junkPhonePatterns)}::text[]), false)
     )
     select
       (select count(*) from live s join live p on p.id = s.linked_id

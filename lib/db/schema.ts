@@ -6,6 +6,7 @@
 import { sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
+  bigint,
   check,
   index,
   integer,
@@ -51,6 +52,46 @@ export const contacts = pgTable(
   ],
 );
 
+export const identityEventKind = pgEnum("identity_event_kind", [
+  /** A contact was created as the primary of a new customer. */
+  "created_primary",
+  /** A contact was created as a secondary of an existing customer. */
+  "created_secondary",
+  /** A contact's primary changed: a merge, or healing of older data. */
+  "relinked",
+  /** A contact was copied from the service identify replaced. */
+  "imported",
+]);
+
+/**
+ * Append-only history of identity changes, written in the same statement as the change
+ * itself (a trigger refuses updates and deletes). Answers "why are these two linked?".
+ */
+export const identityEvents = pgTable(
+  "identity_events",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    occurredAt: timestamp("occurred_at", { withTimezone: true }).notNull().defaultNow(),
+    /** The request (or import run) that made the change. */
+    requestId: text("request_id").notNull(),
+    kind: identityEventKind("kind").notNull(),
+    contactId: integer("contact_id")
+      .notNull()
+      .references(() => contacts.id),
+    /** The contact's primary before the change; null when it was created. */
+    oldPrimaryId: integer("old_primary_id").references(() => contacts.id),
+    /** The contact's primary after the change (itself when it is the primary). */
+    newPrimaryId: integer("new_primary_id")
+      .notNull()
+      .references(() => contacts.id),
+  },
+  (t) => [
+    index("identity_events_contact_idx").on(t.contactId, t.id),
+    index("identity_events_request_idx").on(t.requestId),
+  ],
+);
+
 export type Contact = typeof contacts.$inferSelect;
 export type NewContact = typeof contacts.$inferInsert;
 export type LinkPrecedence = (typeof linkPrecedence.enumValues)[number];
+export type IdentityEvent = typeof identityEvents.$inferSelect;

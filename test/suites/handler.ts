@@ -75,7 +75,9 @@ export function handlerSuite(backendName: "pglite" | "postgres") {
       await database?.drop();
     });
     beforeEach(async () => {
-      await (await getConnection()).db.execute(sql`truncate contacts restart identity`);
+      await (await getConnection()).db.execute(
+        sql`truncate contacts, identity_events restart identity`,
+      );
     });
 
     const rows = async () => allContacts((await getConnection()).db);
@@ -278,7 +280,7 @@ export function handlerSuite(backendName: "pglite" | "postgres") {
     it("hides SQL and driver messages from a 500 and logs them under the request id", async () => {
       const { db } = await getConnection();
       await db.execute(
-        sql`alter function identify_contact(text, text, integer) rename to identify_contact_away`,
+        sql`alter function identify_contact(text, text, jsonb) rename to identify_contact_away`,
       );
       const logged = vi.spyOn(console, "error").mockImplementation(() => {});
       try {
@@ -294,7 +296,7 @@ export function handlerSuite(backendName: "pglite" | "postgres") {
       } finally {
         logged.mockRestore();
         await db.execute(
-          sql`alter function identify_contact_away(text, text, integer) rename to identify_contact`,
+          sql`alter function identify_contact_away(text, text, jsonb) rename to identify_contact`,
         );
       }
     });

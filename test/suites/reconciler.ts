@@ -15,7 +15,10 @@ export function reconcilerSuite(backend: Backend) {
     let connection: Connection;
     let db: Database;
     const run = (email: string | null, phoneNumber: string | null) =>
-      identify(db, { email, phoneNumber } satisfies IdentifyInput, { lockTimeoutMs: 5_000 });
+      identify(db, { email, phoneNumber } satisfies IdentifyInput, {
+        lockTimeoutMs: 5_000,
+        requestId: "reconciler-test",
+      });
 
     beforeAll(async () => {
       connection = await backend.open();

@@ -108,5 +108,5 @@ export function postgresBackend(options: { poolMax?: number } = {}): Backend {
 
 /** Empties the contacts table and restarts ids, between tests. */
 export async function resetContacts(connection: Connection): Promise<void> {
-  await connection.db.execute(sql`truncate contacts restart identity`);
+  await connection.db.execute(sql`truncate contacts, identity_events restart identity`);
 }

@@ -1,0 +1,24 @@
+/**
+ * Opt-in access control: with API keys configured, every request must carry one as a
+ * bearer token. The endpoint returns personal data (every email and phone number of a
+ * customer), so any public deployment should turn this on. Keys are never logged.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import { unauthorized } from "./errors.js";
+
+const digest = (value: string) => createHash("sha256").update(value).digest();
+
+/**
+ * Checks the request's bearer token against the configured keys in constant time
+ * (comparing fixed-length digests, and always against every key).
+ * @throws HttpError 401 with WWW-Authenticate when a key is configured and none matches.
+ */
+export function authorize(request: Request, apiKeys: readonly string[] | undefined): void {
+  if (!apiKeys || apiKeys.length === 0) return;
+  const header = request.headers.get("authorization") ?? "";
+  const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(header);
+  const presented = digest(match?.[1] ?? "");
+  let granted = false;
+  for (const key of apiKeys) granted = timingSafeEqual(presented, digest(key)) || granted;
+  if (!granted || !match) throw unauthorized(match ? "invalid_token" : undefined);
+}
