@@ -27,7 +27,7 @@ export async function checkInvariants(
   db: Database,
   guardrails: Guardrails = {},
 ): Promise<InvariantReport> {
-  const list = (values: string[] | undefined) => values ?? null;
+  const junk = JSON.stringify(guardrails);
   const [row] = await queryRows<Record<keyof InvariantReport, number>>(
     db,
     sql`
@@ -39,13 +39,13 @@ export async function checkInvariants(
     identifiers as (
       select 'email' as kind, email as value, customer from live
        where email is not null
-         and not coalesce(identify_is_junk(email, ${list(guardrails.junkEmails)}::text[],
-                                           ${list(guardrails.junkEmailPatterns)}::text[]), false)
+         and not coalesce(identify_is_junk(email, identify_junk_list(${junk}::jsonb, 'junkEmails'),
+                          identify_junk_list(${junk}::jsonb, 'junkEmailPatterns')), false)
       union all
       select 'phone', phone_number, customer from live
        where phone_number is not null
-         and not coalesce(identify_is_junk(phone_number, ${list(guardrails.junkPhones)}::text[],
-                                           ${list(guardrails.junkPhonePatterns)}::text[]), false)
+         and not coalesce(identify_is_junk(phone_number, identify_junk_list(${junk}::jsonb, 'junkPhones'),
+                          identify_junk_list(${junk}::jsonb, 'junkPhonePatterns')), false)
     )
     select
       (select count(*) from live s join live p on p.id = s.linked_id

@@ -1,0 +1,120 @@
+/**
+ * "Why are these two linked?": finds the customer an email, phone number or contact id
+ * belongs to, and tells its story from the audit trail (identity_events) and the values
+ * its contacts share. Read-only; `npm run explain` prints it.
+ */
+import { asc, inArray, sql } from "drizzle-orm";
+import { type Database, queryRows } from "./db/client.js";
+import { type Contact, contacts, type IdentityEvent, identityEvents } from "./db/schema.js";
+import type { Guardrails } from "./guardrails.js";
+
+/** What to explain: one normalized identifier, or a contact id. */
+export type CustomerSelector = { email: string } | { phoneNumber: string } | { id: number };
+
+export interface Explanation {
+  /** The customer's contacts, oldest (the primary) first. */
+  contacts: Contact[];
+  /** Every identity event of those contacts, in the order they happened. */
+  events: IdentityEvent[];
+  /** Pairs of contacts that share a value, which is what links them. */
+  sharedValues: { a: number; b: number; kind: "email" | "phone"; value: string }[];
+}
+
+/** Explains the customer the selector identifies, or null when no live contact matches. */
+export async function explainCustomer(
+  db: Database,
+  selector: CustomerSelector,
+  guardrails: Guardrails = {},
+): Promise<Explanation | null> {
+  const email = "email" in selector ? selector.email : null;
+  const phone = "phoneNumber" in selector ? selector.phoneNumber : null;
+  // An array literal: Drizzle would spread a JS array into a list of parameters.
+  const seeds = "id" in selector ? `{${selector.id}}` : "{}";
+  const [row] = await queryRows<{ ids: number[] }>(
+    db,
+    sql`select identify_component(${email}::text, ${phone}::text, ${seeds}::integer[], ${JSON.stringify(guardrails)}::jsonb) as ids`,
+  );
+  const ids = row?.ids ?? [];
+  if (ids.length === 0) return null;
+
+  const members = await db
+    .select()
+    .from(contacts)
+    .where(inArray(contacts.id, ids))
+    .orderBy(asc(contacts.createdAt), asc(contacts.id));
+  const events = await db
+    .select()
+    .from(identityEvents)
+    .where(inArray(identityEvents.contactId, ids))
+    .orderBy(asc(identityEvents.id));
+  return { contacts: members, events, sharedValues: sharedValues(members) };
+}
+
+function sharedValues(members: Contact[]): Explanation["sharedValues"] {
+  const pairs: Explanation["sharedValues"] = [];
+  members.forEach((a, i) => {
+    for (const b of members.slice(i + 1)) {
+      if (a.email !== null && a.email === b.email) {
+        pairs.push({ a: a.id, b: b.id, kind: "email", value: a.email });
+      }
+      if (a.phoneNumber !== null && a.phoneNumber === b.phoneNumber) {
+        pairs.push({ a: a.id, b: b.id, kind: "phone", value: a.phoneNumber });
+      }
+    }
+  });
+  return pairs;
+}
+
+const day = (date: Date) =>
+  date
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d+Z$/, "Z");
+
+/** One sentence per event, e.g. "contact 27 became secondary of 11". */
+export function describeEvent(event: IdentityEvent): string {
+  const who = `contact ${event.contactId}`;
+  switch (event.kind) {
+    case "created_primary":
+      return `${who} was created as a new customer's primary`;
+    case "created_secondary":
+      return `${who} was created as a secondary of ${event.newPrimaryId}`;
+    case "imported":
+      return `${who} was imported from the old service`;
+    case "relinked":
+      return event.newPrimaryId === event.contactId
+        ? `${who} became the primary (it was under ${event.oldPrimaryId ?? "nothing"})`
+        : `${who} became secondary of ${event.newPrimaryId}${
+            event.oldPrimaryId === event.contactId
+              ? " (it was a primary)"
+              : ` (it was under ${event.oldPrimaryId ?? "nothing"})`
+          }`;
+  }
+}
+
+/** The explanation as text for a terminal. */
+export function formatExplanation(explanation: Explanation): string {
+  const [primary] = explanation.contacts;
+  const lines = [
+    `Customer ${primary?.id} — ${explanation.contacts.length} contact(s)`,
+    "",
+    "Contacts (oldest first):",
+    ...explanation.contacts.map(
+      (c) =>
+        `  ${String(c.id).padStart(6)}  ${c.linkPrecedence.padEnd(9)}  ${c.email ?? "-"}  ${c.phoneNumber ?? "-"}  created ${day(c.createdAt)}`,
+    ),
+    "",
+    "Linked by shared values:",
+    ...(explanation.sharedValues.length > 0
+      ? explanation.sharedValues.map((s) => `  ${s.a} and ${s.b} share ${s.kind} ${s.value}`)
+      : ["  (none: a single contact, or contacts joined only through other contacts)"]),
+    "",
+    "History:",
+    ...(explanation.events.length > 0
+      ? explanation.events.map(
+          (e) => `  ${day(e.occurredAt)}  ${describeEvent(e)}, request ${e.requestId}`,
+        )
+      : ["  (no recorded events: the contacts predate the audit trail)"]),
+  ];
+  return lines.join("\n");
+}

@@ -1,0 +1,84 @@
+/** `npm run explain`: the customer and its story, from the audit trail. */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readConfig } from "../lib/config.js";
+import { type Connection, openConnection } from "../lib/db/client.js";
+import { describeEvent, explainCustomer, formatExplanation } from "../lib/explain.js";
+import { identify } from "../lib/identify.js";
+
+const run = promisify(execFile);
+
+describe("explaining a customer", () => {
+  let dir: string;
+  let connection: Connection;
+  const ids = { george: 0, biff: 0 };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "identify-explain-"));
+    connection = await openConnection(readConfig({ PGLITE_DIR: join(dir, "data") }));
+    const send = (email: string, phoneNumber: string, requestId: string) =>
+      identify(connection.db, { email, phoneNumber }, { lockTimeoutMs: 5000, requestId });
+    ids.george = (
+      await send("george@hillvalley.edu", "919191", "req-george")
+    ).customer.primaryContactId;
+    ids.biff = (
+      await send("biffsucks@hillvalley.edu", "717171", "req-biff")
+    ).customer.primaryContactId;
+    await send("george@hillvalley.edu", "717171", "req-merge");
+  });
+  afterAll(async () => {
+    await connection?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("finds the whole customer from a secondary's phone number", async () => {
+    const explanation = await explainCustomer(connection.db, { phoneNumber: "717171" });
+    expect(explanation?.contacts.map((c) => c.id)).toEqual([ids.george, ids.biff]);
+  });
+
+  it("tells the merge as 'became secondary of', with the request that did it", async () => {
+    const explanation = await explainCustomer(connection.db, { id: ids.biff });
+    const merge = explanation?.events.find((e) => e.requestId === "req-merge");
+    expect(merge && describeEvent(merge)).toBe(
+      `contact ${ids.biff} became secondary of ${ids.george} (it was a primary)`,
+    );
+    expect(explanation?.events.map((e) => e.kind)).toEqual([
+      "created_primary",
+      "created_primary",
+      "relinked",
+    ]);
+  });
+
+  it("answers null for an identifier nobody has", async () => {
+    expect(await explainCustomer(connection.db, { email: "nobody@x.io" })).toBeNull();
+  });
+
+  it("prints the customer and its history from the command line", async () => {
+    await connection.close();
+    try {
+      const { stdout } = await run(
+        "npx",
+        ["tsx", "scripts/explain.ts", "--email", " George@HillValley.edu "],
+        {
+          env: { ...process.env, DATABASE_URL: "", PGLITE_DIR: join(dir, "data") },
+        },
+      );
+      expect(stdout).toContain(`Customer ${ids.george} — 2 contact(s)`);
+      expect(stdout).toContain(`contact ${ids.biff} became secondary of ${ids.george}`);
+      expect(stdout).toContain("request req-merge");
+    } finally {
+      connection = await openConnection(readConfig({ PGLITE_DIR: join(dir, "data") }));
+    }
+  });
+
+  it("formats an explanation with contacts, shared values and history", async () => {
+    const explanation = await explainCustomer(connection.db, { email: "george@hillvalley.edu" });
+    const text = explanation ? formatExplanation(explanation) : "";
+    expect(text).toMatch(/Contacts \(oldest first\):/);
+    expect(text).toMatch(/History:/);
+  });
+});
