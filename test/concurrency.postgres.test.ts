@@ -2,10 +2,11 @@
  * Concurrent requests on the local PostgreSQL server, through the Neon driver with real
  * parallel connections. After each burst the invariants are checked in SQL.
  */
-import { sql } from "drizzle-orm";
+import { asc, sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
 import { checkInvariants } from "../lib/db/invariants.js";
+import { identityEvents } from "../lib/db/schema.js";
 import { identify } from "../lib/identify.js";
 import { allContacts } from "./support/contacts.js";
 import { postgresBackend, resetContacts } from "./support/databases.js";
@@ -92,6 +93,53 @@ describe.skipIf(!backend.available)("concurrent requests on postgres", () => {
     for (const { customer } of results) {
       expect(customer.secondaryContactIds.every((id) => id > customer.primaryContactId)).toBe(true);
     }
+    expect(await checkInvariants(connection.db)).toEqual(CONSISTENT);
+  });
+
+  it("records one creation per contact, and each contact's last event names its primary", async () => {
+    for (let i = 0; i < 6; i++) await run(`c${i}@x.io`, `${1000 + i}`);
+    const links = shuffled([0, 1, 2, 3, 4].map((i) => [`c${i}@x.io`, `${1001 + i}`] as const));
+    await Promise.all([
+      ...links.map(([email, phone]) => run(email, phone)),
+      ...Array.from({ length: 10 }, (_, i) => run(`new${i}@x.io`, `${1000 + (i % 6)}`)),
+    ]);
+
+    const rows = await allContacts(connection.db);
+    const events = await connection.db
+      .select()
+      .from(identityEvents)
+      .orderBy(asc(identityEvents.id));
+    const created = events.filter((e) => e.kind.startsWith("created_")).map((e) => e.contactId);
+    expect(created.sort((a, b) => a - b)).toEqual(rows.map((row) => row.id));
+    for (const row of rows) {
+      const last = events.filter((e) => e.contactId === row.id).at(-1);
+      expect(last?.newPrimaryId).toBe(row.linkedId ?? row.id);
+    }
+  });
+
+  it("never lets concurrent requests grow a customer past the cap", async () => {
+    const guardrails = { maxContacts: 5 };
+    await identify(
+      connection.db,
+      { email: "first@x.io", phoneNumber: "42" },
+      { lockTimeoutMs: 10_000, requestId: "cap", guardrails },
+    );
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        identify(
+          connection.db,
+          { email: `guest${i}@x.io`, phoneNumber: "42" },
+          { lockTimeoutMs: 10_000, requestId: "cap", guardrails },
+        ),
+      ),
+    );
+    expect(await allContacts(connection.db)).toHaveLength(5);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(4);
+    expect(
+      results.filter(
+        (r) => r.status === "rejected" && (r.reason as { status?: number }).status === 409,
+      ),
+    ).toHaveLength(16);
     expect(await checkInvariants(connection.db)).toEqual(CONSISTENT);
   });
 

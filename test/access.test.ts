@@ -1,0 +1,92 @@
+/**
+ * The handler with every opt-in feature configured through the environment: API keys,
+ * junk values and the customer cap. (Their behaviour in the database is covered in
+ * test/suites/audit.ts; this file checks the wiring and the HTTP answers.)
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import identify from "../api/identify.js";
+import { closeDatabase } from "../lib/db/client.js";
+
+const KEY = "k3y-for-tests-0123456789";
+const OTHER_KEY = "second-key-abcdefghijklmnop";
+
+function post(body: unknown, authorization?: string) {
+  return identify.fetch(
+    new Request("http://localhost/identify", {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        ...(authorization ? { Authorization: authorization } : {}),
+      },
+      body: JSON.stringify(body),
+    }),
+  );
+}
+
+describe("POST /identify with API keys, junk values and a cap configured", () => {
+  beforeAll(() => {
+    delete process.env.DATABASE_URL;
+    process.env.PGLITE_DIR = "memory://";
+    process.env.API_KEYS = `${KEY}, ${OTHER_KEY}`;
+    process.env.JUNK_EMAILS = "Test@Test.com, /^noreply@/";
+    process.env.JUNK_PHONE_NUMBERS = "/^0+$/";
+    process.env.MAX_CONTACTS_PER_CUSTOMER = "2";
+  });
+  afterAll(() => closeDatabase());
+
+  it("answers 401 with a bearer challenge when no key is sent", async () => {
+    const response = await post({ email: "a@x.io" });
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toBe('Bearer realm="identify"');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      "unauthorized",
+    );
+  });
+
+  it("answers 401 invalid_token for a wrong key", async () => {
+    const response = await post({ email: "a@x.io" }, "Bearer not-the-key-at-all-000");
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toContain('error="invalid_token"');
+  });
+
+  it("refuses a key sent with another scheme", async () => {
+    expect((await post({ email: "a@x.io" }, `Basic ${KEY}`)).status).toBe(401);
+  });
+
+  it("serves a request that carries any of the configured keys", async () => {
+    expect((await post({ email: "a@x.io" }, `Bearer ${KEY}`)).status).toBe(200);
+    expect((await post({ email: "a@x.io" }, `bearer ${OTHER_KEY}`)).status).toBe(200);
+  });
+
+  it("never writes a key to the log", async () => {
+    const logged = vi.spyOn(console, "log").mockImplementation(() => {});
+    try {
+      await post({ email: "a@x.io" }, `Bearer ${KEY}`);
+      await post({ email: "a@x.io" }, "Bearer wrong-key-that-is-long-enough");
+      const text = logged.mock.calls.map((call) => String(call[0])).join("\n");
+      expect(text).not.toContain(KEY);
+      expect(text).not.toContain("wrong-key-that-is-long-enough");
+      expect(text).toContain('"status":401');
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
+  it("does not link customers through a configured junk email, whatever its case", async () => {
+    const first = await post({ email: "TEST@test.com", phoneNumber: "111" }, `Bearer ${KEY}`);
+    const second = await post({ email: "test@test.com", phoneNumber: "222" }, `Bearer ${KEY}`);
+    const a = (await first.json()) as { contact: { primaryContactId: number } };
+    const b = (await second.json()) as { contact: { primaryContactId: number } };
+    expect(b.contact.primaryContactId).not.toBe(a.contact.primaryContactId);
+  });
+
+  it("answers 409 naming the cap when a request would grow a customer past it", async () => {
+    await post({ email: "cap1@x.io", phoneNumber: "777" }, `Bearer ${KEY}`);
+    await post({ email: "cap2@x.io", phoneNumber: "777" }, `Bearer ${KEY}`);
+    const response = await post({ email: "cap3@x.io", phoneNumber: "777" }, `Bearer ${KEY}`);
+    expect(response.status).toBe(409);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("customer_too_large");
+    expect(body.error.message).toContain("cap of 2 contacts");
+  });
+});
