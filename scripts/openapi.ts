@@ -53,6 +53,8 @@ export function buildOpenApiDocument() {
       "/identify": {
         post: {
           operationId: "identify",
+          // The empty requirement: keys are opt-in per deployment.
+          security: [{}, { apiKey: [] }],
           summary: "Find or link the customer for an order's contact details",
           description: "Also reachable as /api/identify.",
           requestBody: {
@@ -134,10 +136,35 @@ export function buildOpenApiDocument() {
                 ),
               },
             ),
+            "401": errorResponse(
+              "Only when API keys are configured: no key, or not a valid one.",
+              {
+                unauthorized: errorExample(
+                  "unauthorized",
+                  "Send an API key as Authorization: Bearer <key>",
+                ),
+              },
+              {
+                "WWW-Authenticate": {
+                  schema: { type: "string" },
+                  description:
+                    'Bearer realm="identify", with error="invalid_token" for a wrong key.',
+                },
+              },
+            ),
             "405": errorResponse(
               "Any method but POST.",
               { methodNotAllowed: errorExample("method_not_allowed", "Use POST") },
               { Allow: { schema: { type: "string", const: "POST" } } },
+            ),
+            "409": errorResponse(
+              "Only when MAX_CONTACTS_PER_CUSTOMER is set: the request would grow a customer past it. Nothing was written.",
+              {
+                customerTooLarge: errorExample(
+                  "customer_too_large",
+                  "This request would grow the customer past the cap of 100 contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written",
+                ),
+              },
             ),
             "413": errorResponse(`A body over ${BODY_LIMIT_BYTES} bytes.`, {
               payloadTooLarge: errorExample(
@@ -173,6 +200,14 @@ export function buildOpenApiDocument() {
         IdentifyRequest: jsonSchema(IdentifyRequestObjectSchema),
         ContactResponse: jsonSchema(ContactResponseSchema),
         ErrorResponse: jsonSchema(ErrorResponseSchema),
+      },
+      securitySchemes: {
+        apiKey: {
+          type: "http",
+          scheme: "bearer",
+          description:
+            "Required when the deployment sets API_KEYS (recommended for any public deployment).",
+        },
       },
       headers: {
         "X-Request-Id": {

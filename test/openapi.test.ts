@@ -8,7 +8,12 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import identify from "../api/identify.js";
 import { closeDatabase } from "../lib/db/client.js";
-import { DatabaseUnavailableError, toErrorResponse } from "../lib/errors.js";
+import {
+  customerTooLarge,
+  DatabaseUnavailableError,
+  toErrorResponse,
+  unauthorized,
+} from "../lib/errors.js";
 import { parseIdentifyRequest } from "../lib/input.js";
 import { buildOpenApiDocument } from "../scripts/openapi.js";
 
@@ -83,11 +88,14 @@ describe("the OpenAPI document", () => {
     await expectDocumented(await send());
   });
 
-  it("describes the 503 and 500 bodies the error mapper produces", async () => {
-    const unavailable = toErrorResponse(new DatabaseUnavailableError("down"), "id-1").response;
-    const internal = toErrorResponse(new Error("boom"), "id-2").response;
-    expect([unavailable.status, internal.status]).toEqual([503, 500]);
-    await expectDocumented(unavailable);
-    await expectDocumented(internal);
+  it("describes the 401, 409, 503 and 500 bodies the error mapper produces", async () => {
+    const responses = [
+      unauthorized(),
+      customerTooLarge(2),
+      new DatabaseUnavailableError("down"),
+      new Error("boom"),
+    ].map((error) => toErrorResponse(error, "id-1").response);
+    expect(responses.map((response) => response.status)).toEqual([401, 409, 503, 500]);
+    for (const response of responses) await expectDocumented(response);
   });
 });
