@@ -4,24 +4,14 @@
  * test/suites/audit.ts; this file checks the wiring and the HTTP answers.)
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import identify from "../api/identify.js";
 import { closeDatabase } from "../lib/db/client.js";
+import { postIdentify } from "./support/http.js";
 
 const KEY = "k3y-for-tests-0123456789";
 const OTHER_KEY = "second-key-abcdefghijklmnop";
 
-function post(body: unknown, authorization?: string) {
-  return identify.fetch(
-    new Request("http://localhost/identify", {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        ...(authorization ? { Authorization: authorization } : {}),
-      },
-      body: JSON.stringify(body),
-    }),
-  );
-}
+const post = (body: unknown, authorization?: string) =>
+  postIdentify(body, authorization ? { headers: { Authorization: authorization } } : {});
 
 describe("POST /identify with API keys, junk values and a cap configured", () => {
   beforeAll(() => {

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import identify from "../api/identify.js";
 import { readConfig } from "../lib/config.js";
 import { type Connection, closeDatabase, openConnection } from "../lib/db/client.js";
 import { DatabaseUnavailableError } from "../lib/errors.js";
+import { postIdentify } from "./support/http.js";
 
 const open = (dir: string) =>
   openConnection(readConfig({ PGLITE_DIR: dir, PGLITE_LOCK_WAIT_MS: "300" }));
@@ -69,13 +69,7 @@ describe("on Vercel without a database URL", () => {
     process.env.PGLITE_DIR = "memory://";
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
-      const response = await identify.fetch(
-        new Request("http://localhost/identify", {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ email: "doc@x.io" }),
-        }),
-      );
+      const response = await postIdentify({ email: "doc@x.io" });
       expect(response.status).toBe(503);
       const lines = logged.mock.calls.map((call) => String(call[0]));
       expect(lines.some((line) => line.includes("DATABASE_URL is not set"))).toBe(true);

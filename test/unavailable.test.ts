@@ -1,7 +1,7 @@
 /** The handler when its database cannot be reached at all. */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import identify from "../api/identify.js";
 import { closeDatabase } from "../lib/db/client.js";
+import { postIdentify } from "./support/http.js";
 
 describe("POST /identify without a reachable database", () => {
   beforeAll(() => {
@@ -14,13 +14,7 @@ describe("POST /identify without a reachable database", () => {
   it("answers 503 with Retry-After and a request id, and no driver detail", async () => {
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     try {
-      const response = await identify.fetch(
-        new Request("http://localhost/identify", {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ email: "doc@x.io" }),
-        }),
-      );
+      const response = await postIdentify({ email: "doc@x.io" });
       expect(response.status).toBe(503);
       expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
       const text = await response.text();

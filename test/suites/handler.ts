@@ -14,22 +14,10 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "../support/databases.js";
+import { IDENTIFY_URL, postIdentify } from "../support/http.js";
 
-const URL_ = "http://localhost/identify";
-
-/** POSTs a JSON body (or raw text) to the handler. */
-export function post(
-  body: unknown,
-  init: { headers?: Record<string, string>; raw?: boolean } = {},
-) {
-  return identify.fetch(
-    new Request(URL_, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", ...init.headers },
-      body: init.raw ? (body as string) : JSON.stringify(body),
-    }),
-  );
-}
+const URL_ = IDENTIFY_URL;
+const post = postIdentify;
 
 async function contactOf(response: Response) {
   expect(response.status).toBe(200);
