@@ -1,0 +1,420 @@
+/**
+ * Import from the service identify replaces (the Express "contactIdentifierAPI"), whose
+ * `Contact` table holds years of customers. Its data cannot simply be copied: it stored
+ * values unnormalized, it left chains of secondaries (C → B → A) and customers split into
+ * two primaries that share an email or phone, and it kept rows the target's constraints
+ * refuse (a link to a missing row or to itself, a precedence that disagrees with the link,
+ * the same email and phone twice). This module copies the rows, keeping ids and
+ * timestamps, normalizes them with the very schemas requests go through, makes every row
+ * acceptable to the target, then settles every customer with `identify_settle_all` so the
+ * result obeys the same invariants as data written by `/identify`.
+ *
+ * How, and why this way:
+ * - One transaction on the target: a failed import leaves nothing half-done.
+ * - The source is read in batches (keyset by id) inside one read-only, repeatable-read
+ *   transaction (one consistent snapshot, and nothing can be written there), so a large
+ *   table never has to fit in memory.
+ * - Each batch is normalized here and written with one `unnest` statement into a temporary
+ *   staging table on the target. Deciding what to skip, which duplicate to keep and whether
+ *   a link is usable needs every row (a link may point at a row of a later batch), so those
+ *   decisions are made in SQL over the staging table, and the rows are then copied into
+ *   `contacts` in one INSERT … SELECT: `linked_id` references `contacts.id`, and PostgreSQL
+ *   checks that reference at the end of the statement, so links may point forward.
+ * - `contacts` is locked (ACCESS EXCLUSIVE) from its first write to the commit, so a request
+ *   served meanwhile waits instead of deciding on a table about to change under it.
+ */
+import { type SQL, sql } from "drizzle-orm";
+import * as v from "valibot";
+import { type Database, queryRows } from "./db/client.js";
+import type { Guardrails } from "./guardrails.js";
+import { EmailSchema, PhoneNumberSchema } from "./input.js";
+
+/** Rows read from the source per query, and written to staging per statement. */
+export const DEFAULT_IMPORT_BATCH_SIZE = 5_000;
+
+/** The old service's table: created unquoted, so PostgreSQL folded the names to lower case. */
+const SOURCE_TABLE = "contact";
+const SOURCE_COLUMNS = [
+  "id",
+  "phonenumber",
+  "email",
+  "linkedid",
+  "linkprecedence",
+  "createdat",
+  "updatedat",
+  "deletedat",
+] as const;
+
+/** The temporary table each run stages the source rows in; dropped at commit. */
+const STAGING = "identify_import_rows";
+
+export interface ImportOptions {
+  /** Rows per source query and per staging write (default {@link DEFAULT_IMPORT_BATCH_SIZE}). */
+  batchSize?: number;
+  /** Recorded on every identity event of the run (default `import:<ISO time>`). */
+  requestId?: string;
+  /** Junk values never link customers while settling, as for requests (default none). */
+  guardrails?: Guardrails;
+  /** Called after each batch read from the source, with the total read so far. */
+  onProgress?: (rowsRead: number) => void;
+}
+
+/** What one run read, imported and repaired. Every row read is counted exactly once among
+ * `imported`, `alreadyPresent`, `skippedInvalid` and `skippedDuplicate`. */
+export interface ImportReport {
+  /** Recorded on the run's 'imported' and 'relinked' identity events. */
+  requestId: string;
+  /** Rows read from the source table. */
+  rowsRead: number;
+  /** Rows copied into contacts (one 'imported' event each). */
+  imported: number;
+  /** Rows whose id the target already holds (an earlier run): left as they are. */
+  alreadyPresent: number;
+  /** Rows left with neither a valid email nor a valid phone number: not imported. */
+  skippedInvalid: number;
+  /** Live rows whose normalized (email, phone) another live row already has: not imported. */
+  skippedDuplicate: number;
+  /** Emails that were invalid after normalization, dropped from their row (rows not already present). */
+  emailsDropped: number;
+  /** Phone numbers invalid after normalization, dropped from their row (rows not already present). */
+  phoneNumbersDropped: number;
+  /** Imported rows whose link to a skipped duplicate was moved to the row kept instead. */
+  linksRepointed: number;
+  /** Imported rows the source linked (or marked secondary) that were inserted as primaries:
+   * their link pointed at a missing or skipped row or at themselves, or disagreed with their
+   * precedence. Settling then links them by their email and phone. */
+  linksReset: number;
+  /** Contacts whose primary changed when every customer was settled ('relinked' events). */
+  relinked: number;
+}
+
+/** A source row as read: timestamps already rendered as UTC ISO strings. */
+interface SourceRow {
+  id: number;
+  email: string | null;
+  phone_number: string | null;
+  linked_id: number | null;
+  precedence: string | null;
+  created_at: string | null;
+  updated_at: string | null;
+  deleted_at: string | null;
+}
+
+/**
+ * Imports the old service's `contact` table from `source` into `target`, then settles every
+ * customer of the target. Only reads from `source`. All writes to `target` happen in one
+ * transaction: on any error nothing is imported (the id sequence, which PostgreSQL never
+ * rolls back, may have moved forward; that only leaves a gap in future ids).
+ *
+ * Per row: ids, `createdat`, `updatedat` and `deletedat` are kept (the source's timestamps
+ * have no time zone and are read as UTC); email and phone number are normalized like request
+ * input, an invalid one is dropped; a row left with neither is skipped. A row whose id the
+ * target already has is left alone, so running the import again imports nothing twice.
+ * Among live rows with the same normalized (email, phone) only the oldest is imported (or
+ * the target's existing contact is kept), and links to a skipped duplicate are re-pointed to
+ * it. A row whose link is unusable is imported as a primary. Each imported row gets an
+ * 'imported' identity event; settling records a 'relinked' event per contact it changes.
+ *
+ * @param target the identify database, migrated.
+ * @param source the old service's database.
+ * @throws when the source has no `contact` table of the expected shape, or on any database
+ *   error (after rolling the target back).
+ */
+export async function importFromLegacy(
+  target: Database,
+  source: Database,
+  options: ImportOptions = {},
+): Promise<ImportReport> {
+  const requestId = options.requestId ?? `import:${new Date().toISOString()}`;
+  const batchSize = options.batchSize ?? DEFAULT_IMPORT_BATCH_SIZE;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  }
+  const settleOptions = JSON.stringify(options.guardrails ?? {});
+
+  return target.transaction(async (tx) => {
+    await tx.execute(
+      sql.raw(`create temp table ${STAGING} (
+        id integer primary key,
+        email text,
+        phone_number text,
+        email_dropped boolean not null,
+        phone_dropped boolean not null,
+        source_linked_id integer,
+        source_precedence text,
+        created_at timestamptz not null,
+        updated_at timestamptz not null,
+        deleted_at timestamptz,
+        status text check (status in ('present', 'invalid', 'duplicate', 'import')),
+        kept_id integer,
+        linked_id integer
+      ) on commit drop`),
+    );
+    await stageSource(tx, source, batchSize, options.onProgress);
+    // Autovacuum never analyzes temporary tables; the statements below join this one.
+    await tx.execute(sql.raw(`analyze ${STAGING}`));
+
+    await tx.execute(sql`lock table contacts in access exclusive mode`);
+    await classify(tx);
+    await resolveLinks(tx);
+    await tx.execute(sql`
+      with inserted as (
+        insert into contacts
+          (id, email, phone_number, linked_id, link_precedence, created_at, updated_at, deleted_at)
+        overriding system value
+        select id, email, phone_number, linked_id,
+               (case when linked_id is null then 'primary' else 'secondary' end)::link_precedence,
+               created_at, updated_at, deleted_at
+          from ${sql.raw(STAGING)}
+         where status = 'import'
+        returning id, linked_id
+      )
+      insert into identity_events (request_id, kind, contact_id, new_primary_id)
+      select ${requestId}, 'imported', i.id, coalesce(i.linked_id, i.id)
+        from inserted i order by i.id`);
+    // Identity columns only hand out ids above the sequence: move it past the kept ids.
+    await tx.execute(sql`
+      select setval(s.seq, m.max_id)
+        from (select pg_get_serial_sequence('contacts', 'id')::regclass as seq) s,
+             (select max(id) as max_id from contacts) m
+       where m.max_id > coalesce(pg_sequence_last_value(s.seq), 0)`);
+
+    // Settling runs a few small queries per customer, planned from the table's statistics;
+    // without fresh ones (a new database, or this many new rows) the planner scans whole
+    // partial indexes per customer, about ten times slower. ANALYZE sees this transaction's rows.
+    await tx.execute(sql`analyze contacts`);
+    const [settled] = await queryRows<{ changed: number }>(
+      tx,
+      sql`select identify_settle_all(${requestId}, ${settleOptions}::jsonb) as changed`,
+    );
+    const counts = await countStaged(tx);
+    return { requestId, ...counts, relinked: Number(settled?.changed ?? 0) };
+  });
+}
+
+/** Reads the source in id order, batch by batch, and stages each batch normalized. */
+async function stageSource(
+  target: Database,
+  source: Database,
+  batchSize: number,
+  onProgress: ((rowsRead: number) => void) | undefined,
+): Promise<void> {
+  await source.transaction(
+    async (src) => {
+      const select = await sourceSelect(src);
+      let lastId: number | null = null;
+      let rowsRead = 0;
+      for (;;) {
+        const after: SQL = lastId === null ? sql`true` : sql`id > ${lastId}`;
+        const rows = await queryRows<SourceRow>(
+          src,
+          sql`${select} where ${after} order by id limit ${batchSize}`,
+        );
+        const last = rows.at(-1);
+        if (!last) break;
+        await stageBatch(target, rows);
+        rowsRead += rows.length;
+        onProgress?.(rowsRead);
+        lastId = Number(last.id);
+        if (rows.length < batchSize) break;
+      }
+    },
+    { isolationLevel: "repeatable read", accessMode: "read only" },
+  );
+}
+
+/**
+ * The SELECT list over the source table, after checking it has the expected columns.
+ * Timestamps are rendered as ISO strings in UTC (microseconds kept): a `timestamp without
+ * time zone` is taken as UTC, a `timestamp with time zone` converted to UTC.
+ */
+async function sourceSelect(src: Database): Promise<SQL> {
+  const columns = await queryRows<{ name: string; type: string }>(
+    src,
+    sql`select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type
+          from pg_attribute a
+         where a.attrelid = to_regclass(${SOURCE_TABLE}) and a.attnum > 0 and not a.attisdropped`,
+  );
+  if (columns.length === 0) {
+    throw new Error(
+      `The source database has no table "${SOURCE_TABLE}" (the old service's Contact table) on its search_path`,
+    );
+  }
+  const types = new Map(columns.map((column) => [column.name, column.type]));
+  const missing = SOURCE_COLUMNS.filter((name) => !types.has(name));
+  if (missing.length > 0) {
+    throw new Error(
+      `The source table "${SOURCE_TABLE}" lacks the column(s) ${missing.join(", ")}; is it the old service's Contact table?`,
+    );
+  }
+  const utc = (column: string) => {
+    const value = types.get(column)?.startsWith("timestamp with time zone")
+      ? `(${column} at time zone 'UTC')`
+      : `${column}::timestamp`;
+    return `to_char(${value}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+  };
+  return sql.raw(`select id::integer as id,
+           email::text as email,
+           phonenumber::text as phone_number,
+           linkedid::integer as linked_id,
+           linkprecedence::text as precedence,
+           ${utc("createdat")} as created_at,
+           ${utc("updatedat")} as updated_at,
+           ${utc("deletedat")} as deleted_at
+      from ${SOURCE_TABLE}`);
+}
+
+/** A raw value through a request schema: null when absent or blank, dropped when invalid. */
+function normalize(
+  schema: typeof EmailSchema | typeof PhoneNumberSchema,
+  raw: string | null,
+): { value: string | null; dropped: boolean } {
+  if (raw === null) return { value: null, dropped: false };
+  const result = v.safeParse(schema, raw);
+  return result.success ? { value: result.output, dropped: false } : { value: null, dropped: true };
+}
+
+/** Writes one batch, normalized, into the staging table: one statement, one array per column. */
+async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise<void> {
+  const columns = {
+    id: [] as number[],
+    email: [] as (string | null)[],
+    phone: [] as (string | null)[],
+    emailDropped: [] as boolean[],
+    phoneDropped: [] as boolean[],
+    linkedId: [] as (number | null)[],
+    precedence: [] as (string | null)[],
+    createdAt: [] as (string | null)[],
+    updatedAt: [] as (string | null)[],
+    deletedAt: [] as (string | null)[],
+  };
+  for (const row of rows) {
+    const email = normalize(EmailSchema, row.email);
+    const phone = normalize(PhoneNumberSchema, row.phone_number);
+    columns.id.push(Number(row.id));
+    columns.email.push(email.value);
+    columns.phone.push(phone.value);
+    columns.emailDropped.push(email.dropped);
+    columns.phoneDropped.push(phone.dropped);
+    columns.linkedId.push(row.linked_id === null ? null : Number(row.linked_id));
+    columns.precedence.push(row.precedence);
+    columns.createdAt.push(row.created_at);
+    columns.updatedAt.push(row.updated_at);
+    columns.deletedAt.push(row.deleted_at);
+  }
+  // sql.param passes each array as one parameter (a bare array would become a list).
+  const array = (values: unknown[], type: string) => sql`${sql.param(values)}::${sql.raw(type)}[]`;
+  await target.execute(sql`
+    insert into ${sql.raw(STAGING)} (id, email, phone_number, email_dropped, phone_dropped,
+      source_linked_id, source_precedence, created_at, updated_at, deleted_at)
+    select u.id, u.email, u.phone_number, u.email_dropped, u.phone_dropped,
+           u.linked_id, u.precedence,
+           coalesce(u.created_at, u.updated_at, now()), coalesce(u.updated_at, u.created_at, now()),
+           u.deleted_at
+      from unnest(${array(columns.id, "integer")}, ${array(columns.email, "text")},
+                  ${array(columns.phone, "text")}, ${array(columns.emailDropped, "boolean")},
+                  ${array(columns.phoneDropped, "boolean")}, ${array(columns.linkedId, "integer")},
+                  ${array(columns.precedence, "text")}, ${array(columns.createdAt, "timestamptz")},
+                  ${array(columns.updatedAt, "timestamptz")},
+                  ${array(columns.deletedAt, "timestamptz")})
+        as u(id, email, phone_number, email_dropped, phone_dropped, linked_id, precedence,
+             created_at, updated_at, deleted_at)`);
+}
+
+/**
+ * Decides each staged row's fate, in this order: already present in the target; invalid
+ * (no identifier left); duplicate of a live (email, phone) pair that is kept elsewhere — the
+ * target's existing contact, else the oldest staged row; or imported.
+ */
+async function classify(tx: Database): Promise<void> {
+  const staging = sql.raw(STAGING);
+  await tx.execute(sql`
+    update ${staging} s set status = 'present'
+     where exists (select 1 from contacts c where c.id = s.id)`);
+  await tx.execute(sql`
+    update ${staging} set status = 'invalid'
+     where status is null and email is null and phone_number is null`);
+  await tx.execute(sql`
+    update ${staging} s set status = 'duplicate', kept_id = k.kept_id
+      from (select x.id,
+                   coalesce(
+                     (select c.id from contacts c
+                       where c.deleted_at is null
+                         and coalesce(c.email, '') = coalesce(x.email, '')
+                         and coalesce(c.phone_number, '') = coalesce(x.phone_number, '')),
+                     first_value(x.id) over (
+                       partition by coalesce(x.email, ''), coalesce(x.phone_number, '')
+                       order by x.created_at, x.id)) as kept_id
+              from ${staging} x
+             where x.status is null and x.deleted_at is null) k
+     where s.id = k.id and k.kept_id <> s.id`);
+  await tx.execute(sql`update ${staging} set status = 'import' where status is null`);
+}
+
+/**
+ * The link each imported row is inserted with: the source's, when the row is a secondary
+ * that names another row; re-pointed from a skipped duplicate to the row kept instead; and
+ * none (a primary) when it names the row itself or a row neither in the target nor imported.
+ */
+async function resolveLinks(tx: Database): Promise<void> {
+  const staging = sql.raw(STAGING);
+  await tx.execute(sql`
+    update ${staging} s
+       set linked_id = coalesce(
+             (select d.kept_id from ${staging} d
+               where d.id = s.source_linked_id and d.status = 'duplicate'),
+             s.source_linked_id)
+     where s.status = 'import'
+       and s.source_linked_id is not null
+       and lower(btrim(s.source_precedence)) = 'secondary'`);
+  await tx.execute(sql`
+    update ${staging} s set linked_id = null
+     where s.status = 'import'
+       and s.linked_id is not null
+       and (s.linked_id = s.id
+            or (not exists (select 1 from contacts c where c.id = s.linked_id)
+                and not exists (select 1 from ${staging} t
+                                 where t.id = s.linked_id and t.status = 'import')))`);
+}
+
+async function countStaged(tx: Database): Promise<Omit<ImportReport, "requestId" | "relinked">> {
+  const [row] = await queryRows<Omit<ImportReport, "requestId" | "relinked">>(
+    tx,
+    sql`select
+      count(*)::int as "rowsRead",
+      count(*) filter (where status = 'import')::int as "imported",
+      count(*) filter (where status = 'present')::int as "alreadyPresent",
+      count(*) filter (where status = 'invalid')::int as "skippedInvalid",
+      count(*) filter (where status = 'duplicate')::int as "skippedDuplicate",
+      count(*) filter (where status <> 'present' and email_dropped)::int as "emailsDropped",
+      count(*) filter (where status <> 'present' and phone_dropped)::int as "phoneNumbersDropped",
+      count(*) filter (where status = 'import' and linked_id <> source_linked_id)::int
+        as "linksRepointed",
+      count(*) filter (where status = 'import' and linked_id is null
+                         and (source_linked_id is not null
+                              or lower(btrim(coalesce(source_precedence, ''))) <> 'primary'))::int
+        as "linksReset"
+      from ${sql.raw(STAGING)}`,
+  );
+  if (!row) throw new Error("the import's count query returned no row");
+  return row;
+}
+
+/** The report as a few readable lines, for the command line. */
+export function formatImportReport(report: ImportReport): string {
+  const plural = (count: number, one: string, many = `${one}s`) =>
+    `${count} ${count === 1 ? one : many}`;
+  const skipped = report.skippedInvalid + report.skippedDuplicate;
+  const dropped = report.emailsDropped + report.phoneNumbersDropped;
+  const repaired = report.linksRepointed + report.linksReset;
+  return [
+    `Import ${report.requestId}`,
+    `  rows read             ${report.rowsRead}`,
+    `  imported              ${report.imported}`,
+    `  already present       ${report.alreadyPresent} (left as they were)`,
+    `  skipped               ${skipped} (${report.skippedInvalid} with no valid email or phone, ${plural(report.skippedDuplicate, "duplicate")})`,
+    `  values dropped        ${dropped} (${plural(report.emailsDropped, "invalid email")}, ${plural(report.phoneNumbersDropped, "invalid phone number")})`,
+    `  links repaired        ${repaired} (${report.linksRepointed} re-pointed from a skipped duplicate, ${report.linksReset} unusable, imported as primaries)`,
+    `  relinked by settling  ${report.relinked}`,
+  ].join("\n");
+}

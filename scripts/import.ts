@@ -1,0 +1,62 @@
+/**
+ * `npm run import -- --from <postgres url>`: imports the contacts of the service identify
+ * replaces into identify's database (DATABASE_URL, or the embedded database when it is
+ * unset), migrating it first, then prints what was imported and repaired. The source is only
+ * read. Safe to run again: contacts already imported are left as they are. See lib/import.ts.
+ */
+import { parseArgs } from "node:util";
+import { getConfig, getGuardrails, readConfig } from "../lib/config.js";
+import { type Connection, closeDatabase, getConnection, openConnection } from "../lib/db/client.js";
+import { formatImportReport, importFromLegacy } from "../lib/import.js";
+import { loadDotEnv } from "./env.js";
+
+loadDotEnv();
+
+const USAGE = "Usage: npm run import -- --from postgres://user:password@host:5432/database";
+
+function fail(message: string): never {
+  console.error(`${message}\n${USAGE}`);
+  process.exit(1);
+}
+
+let from: string | undefined;
+try {
+  from = parseArgs({ options: { from: { type: "string" } } }).values.from?.trim();
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}
+if (!from) {
+  fail("Missing --from: the PostgreSQL URL of the old service's database (its Contact table).");
+}
+if (!URL.canParse(from) || !/^postgres(ql)?:$/.test(new URL(from).protocol)) {
+  fail(`--from must be a postgres:// URL, got "${from}".`);
+}
+
+// The import's statements (settling a whole table) may run far longer than a request's; the
+// per-query timeout applies only when DB_QUERY_TIMEOUT_MS is set explicitly.
+process.env.DB_QUERY_TIMEOUT_MS ??= "0";
+
+let source: Connection | undefined;
+try {
+  const { DATABASE_URL, PGLITE_DIR } = getConfig();
+  const into = DATABASE_URL
+    ? `DATABASE_URL (${new URL(DATABASE_URL).host})`
+    : `the embedded database (${PGLITE_DIR})`;
+  console.log(`Importing from ${new URL(from).host} into ${into}`);
+  const target = await getConnection();
+  await target.migrate();
+  source = await openConnection(readConfig({ DATABASE_URL: from }));
+  const report = await importFromLegacy(target.db, source.db, {
+    guardrails: getGuardrails(),
+    onProgress: (rowsRead) => console.log(`  read ${rowsRead} rows`),
+  });
+  console.log(formatImportReport(report));
+} catch (error) {
+  console.error(
+    `Import failed; nothing was imported: ${error instanceof Error ? error.message : String(error)}`,
+  );
+  process.exitCode = 1;
+} finally {
+  await source?.close();
+  await closeDatabase();
+}
