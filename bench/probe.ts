@@ -1,0 +1,83 @@
+/**
+ * Calibrates the latency model: how long one bare round trip (`select 1`) takes through the
+ * same driver and WebSocket bridge the service uses, at a given LOCAL_BRIDGE_LATENCY_MS.
+ * The bridge is process-wide and takes its delay once, so each probe runs in a child process
+ * of its own. Comparing identify's added latency with this figure says how many round trips
+ * a request makes, whatever the bridge's timers add on top of the nominal delay.
+ */
+import { spawn } from "node:child_process";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { sql } from "drizzle-orm";
+import { readConfig } from "../lib/config.js";
+import { openConnection } from "../lib/db/client.js";
+
+const WARMUP = 50;
+const SAMPLES = 300;
+
+/** Result of one probe: the p50 of a bare round trip, in ms. */
+export interface RoundTripProbe {
+  latencyMs: number;
+  p50Ms: number;
+}
+
+/** Runs the probe in a child process against `databaseUrl` with the given bridge delay. */
+export function probeRoundTrip(databaseUrl: string, latencyMs: number): Promise<RoundTripProbe> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        LOCAL_BRIDGE_LATENCY_MS: String(latencyMs),
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.once("error", reject);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      try {
+        if (code !== 0) throw new Error(`round-trip probe exited with code ${code}`);
+        resolve(JSON.parse(output) as RoundTripProbe);
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
+}
+
+async function runProbe(): Promise<void> {
+  const config = readConfig({
+    DATABASE_URL: process.env.DATABASE_URL,
+    LOCAL_BRIDGE_LATENCY_MS: process.env.LOCAL_BRIDGE_LATENCY_MS,
+    DB_POOL_MAX: "1",
+  });
+  const connection = await openConnection(config);
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < WARMUP + SAMPLES; i++) {
+      const started = performance.now();
+      await connection.db.execute(sql`select 1`);
+      if (i >= WARMUP) times.push(performance.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    const result: RoundTripProbe = {
+      latencyMs: config.LOCAL_BRIDGE_LATENCY_MS,
+      p50Ms: times[Math.ceil(times.length / 2) - 1] ?? Number.NaN,
+    };
+    process.stdout.write(JSON.stringify(result));
+  } finally {
+    await connection.close();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runProbe().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
