@@ -15,6 +15,8 @@ export interface BenchOptions {
   durationMs: number;
   /** Unmeasured traffic before each run: opens connections and warms plan caches. */
   warmupMs: number;
+  /** Extra unmeasured traffic after each service start, so its JIT is warm. */
+  serviceWarmupMs: number;
   /** Closed-loop concurrencies of the workload matrix. */
   concurrencies: number[];
   /** Contacts preloaded before the workload matrix. */
@@ -91,6 +93,7 @@ export function readOptions(
     databaseName: "identify_bench",
     durationMs: parseSeconds(values.duration, "--duration", quick ? 3 : 10),
     warmupMs: parseSeconds(values.warmup, "--warmup", quick ? 1 : 2),
+    serviceWarmupMs: quick ? 3_000 : 5_000,
     concurrencies: [1, 16, 64],
     matrixRows: 10_000,
     scalingRows: [10_000, quick ? 100_000 : 1_000_000],

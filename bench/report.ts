@@ -89,10 +89,15 @@ export interface BenchResults {
   latencyModel?: {
     dbLatencyMs: number;
     rows: number;
+    /** A bare `select 1` through the service's driver and bridge, p50 at 0 and at dbLatencyMs. */
+    bareRoundTripMs: { base: number; withLatency: number };
+    /** What one round trip costs in this model: bareRoundTripMs.withLatency - base. */
+    roundTripCostMs: number;
     comparison: {
       workload: WorkloadName;
       p50Base: number;
       p50WithLatency: number;
+      /** (p50WithLatency - p50Base) / roundTripCostMs: about 1 for one round trip per request. */
       roundTrips: number;
     }[];
   };
@@ -332,17 +337,22 @@ export function renderReport(results: BenchResults): string {
     out.push(table(RUN_HEADERS, runRows(latency)));
     out.push(
       "",
+      `One round trip in this model: a bare select 1 through the same driver and bridge takes ` +
+        `${ms(model.bareRoundTripMs.base)} ms at 0 ms and ${ms(model.bareRoundTripMs.withLatency)} ms ` +
+        `at ${model.dbLatencyMs} ms (p50), so a round trip adds ${ms(model.roundTripCostMs)} ms.`,
       table(
         [
           "workload",
           "p50 at 0 ms",
           `p50 at ${model.dbLatencyMs} ms`,
-          "added / latency = round trips",
+          "added ms",
+          `round trips (added / ${ms(model.roundTripCostMs)} ms)`,
         ],
         model.comparison.map((row) => [
           row.workload,
           ms(row.p50Base),
           ms(row.p50WithLatency),
+          ms(row.p50WithLatency - row.p50Base),
           fixed(row.roundTrips, 2),
         ]),
       ),
