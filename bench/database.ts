@@ -143,8 +143,11 @@ async function canConnect(url: string): Promise<boolean> {
   }
 }
 
-/** The innermost message of an error chain: the server's words, not Drizzle's wrapper. */
-function message(error: unknown): string {
+/**
+ * The innermost message of an error chain: the server's words, not Drizzle's wrapper (whose
+ * message repeats the whole query and its parameters, megabytes for a bulk insert).
+ */
+export function message(error: unknown): string {
   let current: unknown = error;
   while (current instanceof Error && current.cause instanceof Error) current = current.cause;
   return current instanceof Error ? current.message : String(current);

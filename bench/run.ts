@@ -13,6 +13,7 @@ import { checkInvariants, violationCount } from "../lib/db/invariants.js";
 import {
   type BenchDatabase,
   createBenchDatabase,
+  message,
   type StatementCounter,
   statementCounter,
 } from "./database.js";
@@ -329,7 +330,7 @@ async function main(): Promise<number> {
   } finally {
     await bench?.stopService();
     await database.dispose(options.keepDatabase).catch((error: unknown) => {
-      progress(`could not clean up the bench database: ${String(error)}`);
+      progress(`could not clean up the bench database: ${message(error)}`);
     });
   }
   if (!bench) throw aborted;
@@ -368,12 +369,7 @@ async function main(): Promise<number> {
         `(plus ${options.serviceWarmupMs / 1000} s of lookups at concurrency ${SERVICE_WARMUP_CONCURRENCY} ` +
         "after each service start); " +
         WORKLOADS.map((w) => `${w} = ${WORKLOAD_DESCRIPTIONS[w]}`).join("; "),
-      notes: [
-        ...database.notes,
-        ...(aborted
-          ? [`ABORTED: ${aborted instanceof Error ? aborted.message : String(aborted)}`]
-          : []),
-      ],
+      notes: [...database.notes, ...(aborted ? [`ABORTED: ${message(aborted)}`] : [])],
     },
     preloads: bench.preloads,
     runs,
@@ -390,7 +386,7 @@ async function main(): Promise<number> {
   console.log(renderReport(results));
   console.log(`Results: ${options.outputPath}`);
   if (aborted) {
-    console.error(aborted);
+    console.error(`bench aborted: ${message(aborted)}`);
     return 1;
   }
   return results.invariantViolations > 0 ? 1 : 0;
@@ -405,7 +401,7 @@ function redact(url: string): string {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(error);
+    console.error(`bench failed: ${message(error)}`);
     process.exit(1);
   },
 );
