@@ -108,6 +108,10 @@ async function openPostgres(url: string, config: Config): Promise<Connection> {
   ]);
   // Node 20 has no global WebSocket; later versions do, and ws works everywhere.
   neonConfig.webSocketConstructor = ws.default;
+  // Coalescing flushes the driver's writes from a setTimeout(0), which on Node waits at least
+  // 1 ms: it added 1.1 ms to every query here (select 1: 1.3 ms coalesced, 0.17 ms not).
+  // The messages of a query still leave back to back, so it remains one round trip.
+  neonConfig.coalesceWrites = false;
 
   const { hostname, port } = new URL(url);
   if (!isNeonHost(hostname)) {
