@@ -71,6 +71,8 @@ export interface BenchResults {
   setup: {
     database: string;
     serverRole: string;
+    /** Commit of the service's code, and its uncommitted changes. */
+    code: string;
     statementCounting: string;
     service: string;
     load: string;
@@ -104,6 +106,8 @@ export interface BenchResults {
   targets: TargetResult[];
   invariantChecks: number;
   invariantViolations: number;
+  /** Every service start: its bridge delay and the newest migration applied. */
+  serviceStarts: { latencyMs: number; schema: string }[];
   serviceStops: string[];
 }
 
@@ -283,6 +287,12 @@ export function renderReport(results: BenchResults): string {
     `machine:  nproc ${m.nproc}, ${m.cpuModel}, ${m.memoryGiB} GiB RAM, ${m.os}, ` +
       `Node ${m.node}, PostgreSQL ${m.postgres}; load average ${m.loadAverageAtStart.join(" ")} ` +
       `at start, ${m.loadAverageAtEnd?.join(" ") ?? "-"} at end`,
+  );
+  out.push(`code:     ${results.setup.code}`);
+  const schemas = [...new Set(results.serviceStarts.map((start) => start.schema))];
+  out.push(
+    `schema:   ${schemas.join(" / ")}` +
+      (schemas.length > 1 ? " (CHANGED between service starts: runs are not comparable)" : ""),
   );
   out.push(`database: ${results.setup.database}`);
   out.push(`service:  ${results.setup.service}`);

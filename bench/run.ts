@@ -28,6 +28,7 @@ import {
   sampleContacts,
 } from "./preload.js";
 import { probeRoundTrip } from "./probe.js";
+import { describeCode, schemaTag } from "./provenance.js";
 import {
   type BenchResults,
   currentLoad,
@@ -57,6 +58,8 @@ class Bench {
   readonly runs: RunRecord[] = [];
   readonly preloads: BenchResults["preloads"] = [];
   readonly serviceStops: string[] = [];
+  /** Each service start and the schema its migrations left. */
+  readonly serviceStarts: BenchResults["serviceStarts"] = [];
   invariantChecks = 0;
   invariantViolations = 0;
   /** Size of the latest preload: the table size a run is reported under. */
@@ -89,6 +92,7 @@ class Bench {
       apiKey: this.apiKey,
     });
     this.#freshService = true;
+    this.serviceStarts.push({ latencyMs, schema: await schemaTag(this.db) });
     return this.service;
   }
 
@@ -260,6 +264,7 @@ async function main(): Promise<number> {
   }
   const startedAt = new Date().toISOString();
   const machineAtStart = machineInfo("");
+  const code = describeCode();
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
 
   progress(`creating database ${options.databaseName} via ${redact(options.adminUrl)}`);
@@ -358,6 +363,7 @@ async function main(): Promise<number> {
         `${database.name} (fresh: dropped and created; migrated by the service's npm start)` +
         (options.keepDatabase ? ", kept afterwards" : ", dropped afterwards"),
       serverRole: database.serverRole,
+      code,
       statementCounting: statementNote,
       service:
         `npm start (scripts/serve.ts) in its own process group (driven at 127.0.0.1), DATABASE_URL -> ` +
@@ -377,6 +383,7 @@ async function main(): Promise<number> {
     ...(latencyModel && { latencyModel }),
     invariantChecks: bench.invariantChecks,
     invariantViolations: bench.invariantViolations,
+    serviceStarts: bench.serviceStarts,
     serviceStops: bench.serviceStops,
   };
   const results: BenchResults = { ...partial, targets: evaluateTargets(partial) };
