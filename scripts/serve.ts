@@ -1,5 +1,7 @@
 /**
- * `npm start`: applies pending migrations, then serves the function on PORT (default 3000)
+ * `npm start`: applies pending migrations, then serves the function on HOST:PORT (default
+ * 127.0.0.1:3000: only this machine, since the service returns personal data; set
+ * HOST=0.0.0.0 to serve other machines, e.g. inside a container)
  * against DATABASE_URL, or the embedded database when it is unset.
  */
 import { getConfig } from "../lib/config.js";
@@ -15,16 +17,22 @@ async function main() {
   await (await getConnection()).migrate();
 
   const port = Number(process.env.PORT ?? 3000);
+  const host = process.env.HOST?.trim() || "127.0.0.1";
   const server = createIdentifyServer();
   server.once("error", (error) => {
-    log("error", "could not listen", { port, error: error.message });
+    log("error", "could not listen", { host, port, error: error.message });
     process.exit(1);
   });
-  server.listen(port, () => {
+  server.listen(port, host, () => {
     const database = config.DATABASE_URL
       ? "PostgreSQL (DATABASE_URL)"
       : `PGlite (${config.PGLITE_DIR})`;
-    log("info", "listening", { url: `http://localhost:${port}`, database });
+    const shown = host === "0.0.0.0" || host === "::" ? "localhost" : host;
+    log("info", "listening", {
+      url: `http://${shown.includes(":") ? `[${shown}]` : shown}:${port}`,
+      host,
+      database,
+    });
   });
 
   const shutdown = () => {
