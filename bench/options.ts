@@ -27,6 +27,8 @@ export interface BenchOptions {
   dbLatencyMs: number;
   /** Keep the bench database after the run (for EXPLAIN and friends). */
   keepDatabase: boolean;
+  /** Run the service with the over-merge guardrails on (BENCH_GUARDRAILS), not off. */
+  guardrails: boolean;
   /** Where the JSON results go. */
   outputPath: string;
 }
@@ -41,6 +43,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --duration <s>      measured seconds per run (default 10, quick 3)
   --warmup <s>        warm-up seconds per run (default 2, quick 1)
   --keep-db           keep the bench database afterwards (it is dropped by default)
+  --guardrails        run the service with junk values and a customer cap configured
+                      (BENCH_GUARDRAILS), to show their cost; off by default, like the service
   --help              this text
 
 Environment: DATABASE_URL is the server-level URL the bench connects to to create its own
@@ -80,6 +84,7 @@ export function readOptions(
       duration: { type: "string" },
       warmup: { type: "string" },
       "keep-db": { type: "boolean", default: false },
+      guardrails: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -99,6 +104,22 @@ export function readOptions(
     scalingRows: [10_000, quick ? 100_000 : 1_000_000],
     dbLatencyMs: parseMillis(values["db-latency"] ?? "5ms", "--db-latency"),
     keepDatabase: values["keep-db"] === true,
-    outputPath: new URL("./results/latest.json", import.meta.url).pathname,
+    guardrails: values.guardrails === true,
+    // A --guardrails run is a comparison, so it does not replace the default report.
+    outputPath: new URL(
+      values.guardrails ? "./results/latest-guardrails.json" : "./results/latest.json",
+      import.meta.url,
+    ).pathname,
   };
 }
+
+/**
+ * The guardrail settings `--guardrails` runs the service with: junk values the workloads
+ * never send (so every request pays for the checks without changing what it does), and a
+ * cap far above the workloads' 1-4 contacts per customer (checked on every write).
+ */
+export const BENCH_GUARDRAILS = {
+  JUNK_EMAILS: "test@test.com,/^noreply@/",
+  JUNK_PHONE_NUMBERS: "/^0+$/,1234567890",
+  MAX_CONTACTS_PER_CUSTOMER: "1000",
+} as const;

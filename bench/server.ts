@@ -12,6 +12,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import type { BENCH_GUARDRAILS } from "./options.js";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const START_TIMEOUT_MS = 60_000;
@@ -94,11 +95,13 @@ export interface ServiceOptions {
   latencyMs: number;
   /** The one API key the service accepts (API_KEYS); requests must present it. */
   apiKey: string;
+  /** Guardrail settings for the service; absent means off. */
+  guardrails?: typeof BENCH_GUARDRAILS;
 }
 
 /**
  * The service's environment: the caller's, then what the bench decides. Guardrails are set
- * to "" (off, their default) because `npm start` also reads a `.env` file, where variables
+ * to "" (off, their default) unless the run asks for them because `npm start` also reads a `.env` file, where variables
  * already set win and a blank one counts as unset: a developer's .env cannot change what
  * the workloads do.
  */
@@ -112,6 +115,7 @@ export function serviceEnvironment(options: ServiceOptions, port: number): NodeJ
     JUNK_EMAILS: "",
     JUNK_PHONE_NUMBERS: "",
     MAX_CONTACTS_PER_CUSTOMER: "",
+    ...options.guardrails,
   };
 }
 
