@@ -9,13 +9,11 @@
  */
 import { createServer } from "node:http";
 import { connect } from "node:net";
-import { type WebSocket, WebSocketServer } from "ws";
+import { WebSocketServer } from "ws";
 
 export interface WsBridge {
   /** Port on 127.0.0.1 the bridge listens on. */
   readonly port: number;
-  /** Stops accepting connections and closes the open ones. */
-  close(): Promise<void>;
 }
 
 export interface WsBridgeOptions {
@@ -26,14 +24,14 @@ export interface WsBridgeOptions {
 }
 
 /**
- * Starts a bridge on an ephemeral port of 127.0.0.1. It does not keep the process alive by
- * itself: open database connections do, and the bridge serves them until they close.
+ * Starts a bridge on an ephemeral port of 127.0.0.1 for the life of the process. It does not
+ * keep the process alive by itself: open database connections do, and it serves them until
+ * they close.
  */
 export async function startWsBridge(options: WsBridgeOptions): Promise<WsBridge> {
   const latencyMs = options.latencyMs ?? 0;
   const http = createServer();
   const server = new WebSocketServer({ server: http });
-  const sockets = new Set<WebSocket>();
 
   server.on("connection", (ws, request) => {
     const address = new URL(request.url ?? "/", "ws://bridge").searchParams.get("address") ?? "";
@@ -44,10 +42,8 @@ export async function startWsBridge(options: WsBridgeOptions): Promise<WsBridge>
       ws.close(1008, "address not allowed");
       return;
     }
-    sockets.add(ws);
     const tcp = connect({ host, port, noDelay: true });
     const closeBoth = () => {
-      sockets.delete(ws);
       tcp.destroy();
       if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close();
     };
@@ -75,13 +71,5 @@ export async function startWsBridge(options: WsBridgeOptions): Promise<WsBridge>
   const bound = http.address();
   if (typeof bound !== "object" || bound === null) throw new Error("bridge did not bind");
 
-  return {
-    port: bound.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const ws of sockets) ws.terminate();
-        server.close();
-        http.close(() => resolve());
-      }),
-  };
+  return { port: bound.port };
 }
