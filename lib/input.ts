@@ -96,8 +96,6 @@ export const IdentifyRequestSchema = v.pipe(
   ),
 );
 
-/** What a caller may send (before normalization). */
-export type IdentifyRequestBody = v.InferInput<typeof IdentifyRequestSchema>;
 /** Normalized identifiers: lower-cased email, digits-only phone number; at least one set. */
 export type IdentifyInput = v.InferOutput<typeof IdentifyRequestSchema>;
 
