@@ -6,7 +6,8 @@
  */
 import { sql } from "drizzle-orm";
 import { readConfig } from "../lib/config.js";
-import { type Connection, openConnection, queryRows } from "../lib/db/client.js";
+import { type Connection, openConnection } from "../lib/db/client.js";
+import { queryRows } from "../lib/db/query.js";
 
 /** Login role the service process connects as (created if missing, dropped with the database). */
 const SERVER_ROLE = "identify_bench_server";

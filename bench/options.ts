@@ -38,8 +38,8 @@ export const USAGE = `Usage: npm run bench -- [options]
 
   --quick             everything small: 3 s per run (+1 s warm-up), scaling at 10,000 vs 100,000 rows
   --db-latency <d>    per-round-trip delay for the latency-model section, e.g. 5ms (default 5ms;
-                      0 skips it). Applied by the server's local WebSocket bridge
-                      (LOCAL_BRIDGE_LATENCY_MS).
+                      0 skips it). Applied by the WebSocket proxy the service's
+                      Neon driver goes through (scripts/neon-ws-proxy.ts).
   --duration <s>      measured seconds per run (default 10, quick 3)
   --warmup <s>        warm-up seconds per run (default 2, quick 1)
   --keep-db           keep the bench database afterwards (it is dropped by default)

@@ -6,7 +6,8 @@
  * lookup requests. Shapes are verified before anything is measured on them.
  */
 import { sql } from "drizzle-orm";
-import { type Database, queryRows } from "../lib/db/client.js";
+import type { Database } from "../lib/db/client.js";
+import { queryRows } from "../lib/db/query.js";
 
 /**
  * The customer shapes and their share, in percent. `e`/`p` name the customer's n-th email

@@ -1,8 +1,8 @@
 /**
  * Calibrates the latency model: how long one bare round trip (`select 1`) takes through the
- * same driver and WebSocket bridge the service uses, at a given LOCAL_BRIDGE_LATENCY_MS.
- * The bridge is process-wide and takes its delay once, so each probe runs in a child process
- * of its own. Comparing identify's added latency with this figure says how many round trips
+ * same driver and WebSocket proxy the service uses, with the proxy adding a given delay.
+ * The Neon driver's settings are process-wide, so each probe runs in a child process of its
+ * own. Comparing identify's added latency with this figure says how many round trips
  * a request makes, whatever the bridge's timers add on top of the nominal delay.
  */
 import { spawn } from "node:child_process";
@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { sql } from "drizzle-orm";
 import { readConfig } from "../lib/config.js";
 import { openConnection } from "../lib/db/client.js";
+import { startNeonWsProxy } from "../scripts/neon-ws-proxy.js";
 
 const WARMUP = 50;
 const SAMPLES = 300;
@@ -28,7 +29,7 @@ export function probeRoundTrip(databaseUrl: string, latencyMs: number): Promise<
       env: {
         ...process.env,
         DATABASE_URL: databaseUrl,
-        LOCAL_BRIDGE_LATENCY_MS: String(latencyMs),
+        BENCH_PROXY_LATENCY_MS: String(latencyMs),
       },
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -51,9 +52,15 @@ export function probeRoundTrip(databaseUrl: string, latencyMs: number): Promise<
 }
 
 async function runProbe(): Promise<void> {
+  const latencyMs = Number(process.env.BENCH_PROXY_LATENCY_MS ?? 0);
+  const { host } = new URL(process.env.DATABASE_URL ?? "");
+  const proxy = await startNeonWsProxy({
+    allow: [host.includes(":") ? host : `${host}:5432`],
+    latencyMs,
+  });
   const config = readConfig({
     DATABASE_URL: process.env.DATABASE_URL,
-    LOCAL_BRIDGE_LATENCY_MS: process.env.LOCAL_BRIDGE_LATENCY_MS,
+    NEON_WS_PROXY: proxy.url,
     DB_POOL_MAX: "1",
   });
   const connection = await openConnection(config);
@@ -66,12 +73,13 @@ async function runProbe(): Promise<void> {
     }
     times.sort((a, b) => a - b);
     const result: RoundTripProbe = {
-      latencyMs: config.LOCAL_BRIDGE_LATENCY_MS,
+      latencyMs,
       p50Ms: times[Math.ceil(times.length / 2) - 1] ?? Number.NaN,
     };
     process.stdout.write(JSON.stringify(result));
   } finally {
     await connection.close();
+    await proxy.close();
   }
 }
 

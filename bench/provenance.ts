@@ -8,7 +8,8 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
-import { type Database, queryRows } from "../lib/db/client.js";
+import type { Database } from "../lib/db/client.js";
+import { queryRows } from "../lib/db/query.js";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** The directories whose content is the service under test. */

@@ -341,8 +341,8 @@ export function renderReport(results: BenchResults): string {
     const model = results.latencyModel;
     out.push(
       "",
-      `Latency model: the service's database ${model.dbLatencyMs} ms away (LOCAL_BRIDGE_LATENCY_MS=` +
-        `${model.dbLatencyMs} in its WebSocket bridge), concurrency 1, ~${count(model.rows)} rows`,
+      `Latency model: the service's database ${model.dbLatencyMs} ms away (added by the ` +
+        `WebSocket proxy its Neon driver goes through), concurrency 1, ~${count(model.rows)} rows`,
     );
     out.push(table(RUN_HEADERS, runRows(latency)));
     out.push(

@@ -12,6 +12,7 @@ import { dirname } from "node:path";
 import { readConfig } from "../lib/config.js";
 import { checkInvariants, violationCount } from "../lib/db/invariants.js";
 import { guardrailsFrom } from "../lib/guardrails.js";
+import { type NeonWsProxy, startNeonWsProxy } from "../scripts/neon-ws-proxy.js";
 import {
   type BenchDatabase,
   createBenchDatabase,
@@ -69,6 +70,8 @@ class Bench {
   /** Best requests/s seen per concurrency: sizes the merge pairs a run will need. */
   readonly #throughput = new Map<number, number>();
   service: ServiceProcess | undefined;
+  /** The WebSocket proxy the current service reaches PostgreSQL through. */
+  #proxy: NeonWsProxy | undefined;
   /** Set on every (re)start: the next run first warms the new process's JIT. */
   #freshService = false;
   /** The API key the service is started with and every request presents. */
@@ -87,10 +90,17 @@ class Bench {
   /** (Re)starts the service with the given bridge latency. */
   async startService(latencyMs: number): Promise<ServiceProcess> {
     await this.stopService();
-    progress(`starting the service (npm start, LOCAL_BRIDGE_LATENCY_MS=${latencyMs})`);
+    progress(
+      `starting the service (npm start, Neon driver through a proxy adding ${latencyMs} ms)`,
+    );
+    const { host } = new URL(this.database.serverUrl);
+    this.#proxy = await startNeonWsProxy({
+      allow: [host.includes(":") ? host : `${host}:5432`],
+      latencyMs,
+    });
     this.service = await startService({
       databaseUrl: this.database.serverUrl,
-      latencyMs,
+      neonWsProxy: this.#proxy.url,
       apiKey: this.apiKey,
       ...(this.options.guardrails ? { guardrails: BENCH_GUARDRAILS } : {}),
     });
@@ -103,6 +113,8 @@ class Bench {
     const service = this.service;
     this.service = undefined;
     if (service) this.serviceStops.push(await service.stop());
+    await this.#proxy?.close();
+    this.#proxy = undefined;
   }
 
   /** Counts invariant violations; any makes the whole bench fail. */

@@ -91,8 +91,8 @@ export interface ServiceProcess {
 /** Options for one service process. */
 export interface ServiceOptions {
   databaseUrl: string;
-  /** LOCAL_BRIDGE_LATENCY_MS for the service process. */
-  latencyMs: number;
+  /** NEON_WS_PROXY for the service: the bench's proxy, which adds the latency model's delay. */
+  neonWsProxy: string;
   /** The one API key the service accepts (API_KEYS); requests must present it. */
   apiKey: string;
   /** Guardrail settings for the service; absent means off. */
@@ -110,7 +110,7 @@ export function serviceEnvironment(options: ServiceOptions, port: number): NodeJ
     ...process.env,
     DATABASE_URL: options.databaseUrl,
     PORT: String(port),
-    LOCAL_BRIDGE_LATENCY_MS: String(options.latencyMs),
+    NEON_WS_PROXY: options.neonWsProxy,
     API_KEYS: options.apiKey,
     JUNK_EMAILS: "",
     JUNK_PHONE_NUMBERS: "",

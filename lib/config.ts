@@ -11,9 +11,41 @@ const millis = (fallback: number) =>
     String(fallback),
   );
 
+/** Host names that never leave this machine. */
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+
 const EnvSchema = v.object({
   /** Postgres connection string. Unset: the embedded PGlite database. */
   DATABASE_URL: v.optional(v.pipe(v.string(), v.trim(), v.url("DATABASE_URL must be a URL"))),
+  /**
+   * A direct (not pooled) URL of the same database, for migrations: Neon's integration sets
+   * it. Only the migration scripts read it, and only when DATABASE_URL is not given to them
+   * on the command line (see scripts/migrate.ts).
+   */
+  DATABASE_URL_UNPOOLED: v.optional(
+    v.pipe(v.string(), v.trim(), v.url("DATABASE_URL_UNPOOLED must be a URL")),
+  ),
+  /**
+   * A WebSocket proxy (ws:// or wss://) that routes the Neon driver to a server that is not
+   * Neon's, as Neon's own proxy does for Neon hosts. ws:// sends in clear, so only loopback.
+   */
+  NEON_WS_PROXY: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.url("NEON_WS_PROXY must be a URL"),
+      v.check(
+        (value) => /^wss?:$/.test(new URL(value).protocol),
+        "NEON_WS_PROXY must start with ws:// or wss://",
+      ),
+      v.check((value) => {
+        const { protocol, hostname } = new URL(value);
+        return protocol === "wss:" || LOOPBACK.has(hostname);
+      }, "NEON_WS_PROXY with ws:// (unencrypted) must be a loopback address; use wss:// elsewhere"),
+    ),
+  ),
+  /** Set by Vercel: production, preview or development. Decides what a build may migrate. */
+  VERCEL_ENV: v.optional(v.picklist(["production", "preview", "development"])),
   /** Where the embedded database keeps its files; `memory://` keeps nothing. */
   PGLITE_DIR: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty()), ".data"),
   /** How long to wait for another process that has the embedded database open. */
@@ -55,8 +87,6 @@ const EnvSchema = v.object({
   MAX_CONTACTS_PER_CUSTOMER: v.optional(
     v.pipe(v.string(), v.trim(), v.toNumber(), v.integer(), v.minValue(2)),
   ),
-  /** Added to every database round trip by the local WebSocket bridge (benchmarks only). */
-  LOCAL_BRIDGE_LATENCY_MS: millis(0),
 });
 
 export type Config = v.InferOutput<typeof EnvSchema>;

@@ -4,7 +4,8 @@
  * its contacts share. Read-only; `npm run explain` prints it.
  */
 import { asc, inArray, sql } from "drizzle-orm";
-import { type Database, queryRows } from "./db/client.js";
+import type { Database } from "./db/client.js";
+import { queryRows } from "./db/query.js";
 import { type Contact, contacts, type IdentityEvent, identityEvents } from "./db/schema.js";
 import type { Guardrails } from "./guardrails.js";
 

@@ -6,7 +6,8 @@
  */
 import { sql } from "drizzle-orm";
 import type { ContactResponse } from "./contract.js";
-import { type Database, queryRows } from "./db/client.js";
+import type { Database } from "./db/client.js";
+import { queryRows } from "./db/query.js";
 import type { LinkPrecedence } from "./db/schema.js";
 import { customerTooLarge, isRetryableConflict, sqlState } from "./errors.js";
 import type { Guardrails } from "./guardrails.js";

@@ -25,7 +25,8 @@
  */
 import { type SQL, sql } from "drizzle-orm";
 import * as v from "valibot";
-import { type Database, queryRows } from "./db/client.js";
+import type { Database } from "./db/client.js";
+import { queryRows } from "./db/query.js";
 import type { Guardrails } from "./guardrails.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
 

@@ -53,7 +53,7 @@ describe("the embedded database", () => {
     await (await open(dir)).close();
     const again = await open(dir);
     cleanup.push(() => again.close());
-    expect(again.kind).toBe("pglite");
+    expect(again.driver).toBe("pglite");
   });
 });
 

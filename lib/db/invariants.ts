@@ -5,7 +5,8 @@
  */
 import { sql } from "drizzle-orm";
 import type { Guardrails } from "../guardrails.js";
-import { type Database, queryRows } from "./client.js";
+import type { Database } from "./client.js";
+import { queryRows } from "./query.js";
 
 export interface InvariantReport {
   /** A primary with an older contact in its customer. */

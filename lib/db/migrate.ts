@@ -1,0 +1,68 @@
+/**
+ * Applies the migrations in drizzle/ with drizzle-kit's own bookkeeping
+ * (`drizzle.__drizzle_migrations`), inside ONE transaction that first takes a transaction
+ * advisory lock.
+ *
+ * Why not drizzle-orm's migrate(): serializing concurrent deploys needs a lock around it, and
+ * a session lock (pg_advisory_lock) is wrong behind a transaction-mode pooler such as
+ * PgBouncer or Neon's pooled URL: the pooler may hand the unlock to another server
+ * connection, leaving the lock held for whoever gets that connection next. A transaction
+ * lock is released by COMMIT or ROLLBACK on the very connection that took it, so it cannot
+ * outlive the migration, behind any pooler.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { sql } from "drizzle-orm";
+import { readMigrationFiles } from "drizzle-orm/migrator";
+import type { Database } from "./client.js";
+import { queryRows } from "./query.js";
+
+/** Advisory lock key (one bigint space) that serializes migration runs across processes. */
+export const MIGRATION_LOCK_KEY = 7_104_286_113;
+
+const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url));
+
+/** What a migration run did. */
+export interface MigrationReport {
+  /** Tags (file names without .sql) of the migrations this run applied, oldest first. */
+  applied: string[];
+}
+
+/**
+ * Applies every migration newer than the newest one the database has recorded, all or
+ * nothing. Safe to run concurrently from many processes: they queue on the lock, and each
+ * re-reads what is applied only once it holds it.
+ */
+export async function applyMigrations(db: Database): Promise<MigrationReport> {
+  const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
+  const tags = readTags();
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY}::bigint)`);
+    await tx.execute(sql`create schema if not exists drizzle`);
+    await tx.execute(sql`create table if not exists drizzle.__drizzle_migrations (
+      id serial primary key, hash text not null, created_at bigint)`);
+    const [last] = await queryRows<{ created_at: string | number }>(
+      tx,
+      sql`select created_at from drizzle.__drizzle_migrations order by created_at desc limit 1`,
+    );
+    const lastApplied = last ? Number(last.created_at) : Number.NEGATIVE_INFINITY;
+    const applied: string[] = [];
+    for (const [index, migration] of migrations.entries()) {
+      if (migration.folderMillis <= lastApplied) continue;
+      for (const statement of migration.sql) await tx.execute(sql.raw(statement));
+      await tx.execute(sql`insert into drizzle.__drizzle_migrations (hash, created_at)
+        values (${migration.hash}, ${migration.folderMillis})`);
+      applied.push(tags[index] ?? String(migration.folderMillis));
+    }
+    return { applied };
+  });
+}
+
+/** The journal's tags, in the order readMigrationFiles returns the migrations. */
+function readTags(): string[] {
+  const journal = JSON.parse(
+    readFileSync(join(MIGRATIONS_FOLDER, "meta", "_journal.json"), "utf8"),
+  ) as { entries: { tag: string }[] };
+  return journal.entries.map((entry) => entry.tag);
+}
