@@ -7,6 +7,7 @@ import { sql } from "drizzle-orm";
 import {
   type AnyPgColumn,
   bigint,
+  boolean,
   check,
   index,
   integer,
@@ -91,7 +92,27 @@ export const identityEvents = pgTable(
   ],
 );
 
+/**
+ * Which database production builds migrate, written by every production build. A preview
+ * build refuses to migrate the database this row names (lib/db/deployment.ts). A copy of the
+ * data (a Neon branch, CREATE DATABASE … TEMPLATE) carries the row but is reached at another
+ * host or database name, so a row alone never decides: it is compared with the connection.
+ */
+export const productionDatabase = pgTable(
+  "production_database",
+  {
+    /** Always true: the table holds one row. */
+    only: boolean("only").primaryKey().default(true),
+    host: text("host").notNull(),
+    port: integer("port").notNull(),
+    database: text("database").notNull(),
+    recordedAt: timestamp("recorded_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [check("production_database_one_row", sql`${t.only}`)],
+);
+
 export type Contact = typeof contacts.$inferSelect;
 export type NewContact = typeof contacts.$inferInsert;
 export type LinkPrecedence = (typeof linkPrecedence.enumValues)[number];
 export type IdentityEvent = typeof identityEvents.$inferSelect;
+export type ProductionDatabase = typeof productionDatabase.$inferSelect;
