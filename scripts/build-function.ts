@@ -1,0 +1,135 @@
+/**
+ * Builds the deployment in Vercel's Build Output API layout (.vercel/output): public/ as
+ * static files, and api/identify.ts bundled into ONE module with everything it runs.
+ *
+ * Why a bundle: Node 22 and 24 resolve each module of a package against its package.json,
+ * and drizzle-orm's is 176 KB with 447 exports; importing the unbundled function cost ~800 ms
+ * of cold start on Node 24 against ~160 ms for a function with only the driver. One module
+ * resolves nothing. Why Build Output: Vercel's own builder for api/ traces files instead of
+ * bundling, and shipped the embedded database (16 MB) with every function.
+ *
+ * The function never opens the embedded database (there is no disk to keep it on), so its
+ * module is replaced by one that says so, and PGlite, the file lock and the migrations stay
+ * out: migrations run at build time (scripts/migrate.ts).
+ */
+import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build, type Plugin } from "esbuild";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** Where Vercel's CLI and platform look for a prebuilt deployment. */
+export const OUTPUT_DIR = join(ROOT, ".vercel/output");
+
+/** Longest a request may run on Vercel before it is cut (seconds). */
+const MAX_DURATION_SECONDS = 15;
+
+/** Every deployed request path of the function; a trailing slash answers the same. */
+const FUNCTION_ROUTE = "^/(?:api/)?identify/?$";
+
+/**
+ * Modules of lib/db/client.ts the deployed function must not carry, each replaced by one
+ * that refuses with the reason: the embedded database (no disk to keep it on; PGlite alone
+ * is 16 MB) and the migration runner (migrations run at build time, scripts/migrate.ts).
+ */
+const LOCAL_ONLY: Record<string, string> = {
+  "./pglite.js": "The embedded database is not part of the deployed function; set DATABASE_URL",
+  "./migrate.js": "The deployed function does not migrate; its build runs the migrations",
+};
+
+const withoutLocalOnlyModules: Plugin = {
+  name: "without-local-only-modules",
+  setup(builder) {
+    builder.onResolve({ filter: /^\.\/(pglite|migrate)\.js$/ }, (args) =>
+      args.importer.endsWith(join("lib", "db", "client.ts"))
+        ? { path: args.path, namespace: "local-only" }
+        : undefined,
+    );
+    builder.onLoad({ filter: /.*/, namespace: "local-only" }, (args) => ({
+      // Every export the client imports from these modules, each refusing when called.
+      contents: `const refuse = () => { throw new Error(${JSON.stringify(LOCAL_ONLY[args.path])}); };
+        export const openPglite = refuse;
+        export const applyMigrations = refuse;`,
+      loader: "js",
+    }));
+  },
+};
+
+/** The Node.js runtime Vercel should run the function on: the one building it. */
+function runtime(): string {
+  const major = process.versions.node.split(".")[0];
+  return `nodejs${major}.x`;
+}
+
+/** The region(s) from vercel.json: the one setting that puts the function near its database. */
+async function regions(): Promise<string[] | undefined> {
+  const config = JSON.parse(await readFile(join(ROOT, "vercel.json"), "utf8")) as {
+    regions?: string[];
+  };
+  return config.regions;
+}
+
+/**
+ * Bundles one function entry point into one ES module for Node, as deployed. The benchmark
+ * bundles its driver-only comparison with this too, so both are loaded the same way.
+ */
+export async function bundleFunction(entry: string, outfile: string): Promise<void> {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    // node-postgres tries this optional native binding; nothing here installs it.
+    external: ["pg-native"],
+    plugins: [withoutLocalOnlyModules],
+    // CommonJS dependencies (ws, pg) call require(); an ES module has none of its own.
+    banner: {
+      js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    },
+    legalComments: "none",
+    // Smaller to load; identifiers stay, so stack traces in the logs still read.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    logLevel: "warning",
+  });
+}
+
+/** Writes the deployment into `output`; returns the function's bundle size in bytes. */
+export async function buildFunction(output = OUTPUT_DIR): Promise<number> {
+  const functionDir = join(output, "functions/api/identify.func");
+  await rm(output, { recursive: true, force: true });
+  await mkdir(functionDir, { recursive: true });
+  await cp(join(ROOT, "public"), join(output, "static"), { recursive: true });
+
+  const bundle = join(functionDir, "index.mjs");
+  await bundleFunction(join(ROOT, "api/identify.ts"), bundle);
+
+  const functionConfig = {
+    runtime: runtime(),
+    handler: "index.mjs",
+    launcherType: "Nodejs",
+    // Helpers decorate the legacy (req, res) signature; the handler is a Web fetch handler.
+    shouldAddHelpers: false,
+    maxDuration: MAX_DURATION_SECONDS,
+    ...((await regions()) ? { regions: await regions() } : {}),
+  };
+  await writeFile(
+    join(functionDir, ".vc-config.json"),
+    `${JSON.stringify(functionConfig, null, 2)}\n`,
+  );
+  await writeFile(join(functionDir, "package.json"), `${JSON.stringify({ type: "module" })}\n`);
+
+  const config = {
+    version: 3,
+    routes: [{ handle: "filesystem" }, { src: FUNCTION_ROUTE, dest: "/api/identify" }],
+  };
+  await writeFile(join(output, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+  return (await stat(bundle)).size;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const bytes = await buildFunction();
+  console.log(`Built ${OUTPUT_DIR}: api/identify ${(bytes / 1024).toFixed(0)} KiB.`);
+}
