@@ -215,3 +215,16 @@ function describe(error: unknown): Record<string, unknown> {
   );
   return { chain };
 }
+
+/**
+ * The error's message with every cause's after it: Drizzle wraps a driver's error in
+ * "Failed query: …", and the reason (an SSL refusal, a password) is in the cause.
+ */
+export function describeError(error: unknown): string {
+  const messages: string[] = [];
+  for (const e of causes(error)) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (message && !messages.includes(message)) messages.push(message);
+  }
+  return messages.join(": ");
+}

@@ -21,6 +21,7 @@ import {
   locateDatabase,
   recordProductionDatabase,
 } from "../lib/db/deployment.js";
+import { describeError } from "../lib/errors.js";
 import { loadDotEnv } from "./env.js";
 
 const { values } = parseArgs({ options: { deploy: { type: "boolean", default: false } } });
@@ -52,7 +53,7 @@ if (values.deploy && !config.DATABASE_URL) {
 }
 
 const connection = await openConnection(config).catch((error: unknown) =>
-  fail(`Could not open the database: ${error instanceof Error ? error.message : error}`),
+  fail(`Could not open the database: ${describeError(error)}`),
 );
 try {
   let name = `the embedded database (${config.PGLITE_DIR})`;
@@ -76,7 +77,7 @@ try {
     console.log(`${name} is up to date.`);
   }
 } catch (error) {
-  fail(`Migrations failed: ${error instanceof Error ? error.message : error}`);
+  fail(`Migrations failed: ${describeError(error)}`);
 } finally {
   await connection.close();
 }

@@ -5,8 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { readConfig } from "../lib/config.js";
-import { driverFor } from "../lib/db/client.js";
+import { driverFor, openConnection } from "../lib/db/client.js";
+import { describeError } from "../lib/errors.js";
 import { type NeonWsProxy, startNeonWsProxy } from "../scripts/neon-ws-proxy.js";
+import { ADMIN_URL, postgresAvailable } from "./support/databases.js";
 
 describe("driver choice", () => {
   it("uses the embedded database when no DATABASE_URL is set", () => {
@@ -79,5 +81,39 @@ describe("the developer WebSocket proxy", () => {
       Origin: "https://attacker.example",
     });
     expect(result).toBe("refused 401");
+  });
+});
+
+describe.skipIf(!postgresAvailable)("TLS as the URL says", () => {
+  /** The local test server runs without SSL, as many self-hosted ones do. */
+  const withSslMode = (mode: string) => {
+    const url = new URL(ADMIN_URL);
+    url.searchParams.set("sslmode", mode);
+    return url.toString();
+  };
+
+  it("refuses to connect with sslmode=require to a server without SSL, naming SSL", async () => {
+    const connection = await openConnection(readConfig({ DATABASE_URL: withSslMode("require") }));
+    try {
+      const error = await connection.db.execute("select 1").then(
+        () => undefined,
+        (failed: unknown) => failed,
+      );
+      expect(describeError(error)).toMatch(/The server does not support SSL connections/);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it("connects in clear only when the URL allows it", async () => {
+    const connection = await openConnection(readConfig({ DATABASE_URL: withSslMode("disable") }));
+    try {
+      const result = (await connection.db.execute(
+        "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+      )) as unknown as { rows: { ssl: boolean }[] };
+      expect(result.rows).toEqual([{ ssl: false }]);
+    } finally {
+      await connection.close();
+    }
   });
 });
