@@ -1,0 +1,101 @@
+/**
+ * identify behind a transaction-mode pooler (PgBouncer, what Neon's pooled URL is): the
+ * deploy migration run twice, requests of every kind and a concurrent burst through it, and
+ * afterwards no advisory lock left held on any pooled server connection.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { sql } from "drizzle-orm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { handleIdentify } from "../api/identify.js";
+import { readConfig } from "../lib/config.js";
+import { type Connection, closeDatabase, openConnection } from "../lib/db/client.js";
+import { checkInvariants, violationCount } from "../lib/db/invariants.js";
+import { queryRows } from "../lib/db/query.js";
+import {
+  ADMIN_URL,
+  createPostgresDatabase,
+  postgresAvailable,
+  type TestDatabase,
+} from "./support/databases.js";
+import { IDENTIFY_URL } from "./support/http.js";
+import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "./support/pgbouncer.js";
+
+const run = promisify(execFile);
+
+describe.skipIf(!postgresAvailable || !pgbouncerAvailable)(
+  "behind PgBouncer in transaction mode",
+  () => {
+    let database: TestDatabase;
+    let pgbouncer: Pgbouncer;
+    let direct: Connection;
+    let pooledUrl: string;
+
+    /** Advisory locks held on the test database by any backend. */
+    const advisoryLocks = async () => {
+      const [row] = await queryRows<{ held: number }>(
+        direct.db,
+        sql`select count(*)::int as held from pg_locks l join pg_database d on d.oid = l.database
+          where l.locktype = 'advisory' and d.datname = current_database()`,
+      );
+      return row?.held;
+    };
+
+    const migrateThroughPooler = () =>
+      run("npx", ["tsx", "scripts/migrate.ts", "--deploy"], {
+        env: { ...process.env, DATABASE_URL: pooledUrl, VERCEL_ENV: "production" },
+      });
+
+    beforeAll(async () => {
+      database = await createPostgresDatabase();
+      pgbouncer = await startPgbouncer(ADMIN_URL);
+      pooledUrl = pgbouncer.pooled(database.url);
+      direct = await openConnection(readConfig({ DATABASE_URL: database.url }));
+    });
+    afterAll(async () => {
+      await closeDatabase();
+      await direct?.close();
+      await pgbouncer?.stop();
+      await database?.drop();
+      delete process.env.DATABASE_URL;
+    });
+
+    it("migrates twice through the pooler, leaving no advisory lock behind", async () => {
+      const first = await migrateThroughPooler();
+      expect(first.stdout).toMatch(/migration\(s\) applied/);
+      const second = await migrateThroughPooler();
+      expect(second.stdout).toMatch(/0 migration\(s\) applied/);
+      expect(await advisoryLocks()).toBe(0);
+    });
+
+    it("serves every kind of request and a concurrent burst through the pooler", async () => {
+      process.env.DATABASE_URL = pooledUrl;
+      const post = async (body: unknown) => {
+        const response = await handleIdentify(
+          new Request(IDENTIFY_URL, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(body),
+          }),
+        );
+        expect(response.status).toBe(200);
+        return ((await response.json()) as { contact: { primaryContactId: number } }).contact;
+      };
+      const doc = await post({ email: "doc@hillvalley.edu", phoneNumber: "1985" });
+      const marty = await post({ email: "marty@hillvalley.edu", phoneNumber: "1955" });
+      await post({ email: "emmett@hillvalley.edu", phoneNumber: "1985" });
+      const merged = await post({ email: "marty@hillvalley.edu", phoneNumber: "1985" });
+      expect(merged.primaryContactId).toBe(doc.primaryContactId);
+      expect(marty.primaryContactId).not.toBe(doc.primaryContactId);
+
+      const burst = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          post({ email: `burst${i % 6}@example.com`, phoneNumber: "2015" }),
+        ),
+      );
+      expect(new Set(burst.map((contact) => contact.primaryContactId)).size).toBe(1);
+      expect(violationCount(await checkInvariants(direct.db, {}))).toBe(0);
+      expect(await advisoryLocks()).toBe(0);
+    });
+  },
+);
