@@ -1,0 +1,24 @@
+-- The advisory-lock keys that stand for a customer: every contact in it still marked
+-- primary, plus its oldest contact (the primary it will have once settled). Sorted, because
+-- locks are always taken in ascending order (identify_contact.sql explains the locking).
+-- Once the customer is canonical this is exactly one key, its primary.
+--
+-- Member sets are matched with `id = ANY (members)`: as a generic plan that is one
+-- primary-key probe per member, while joining unnest(members) estimates ten rows and
+-- hashes a sequential scan of the whole table.
+CREATE OR REPLACE FUNCTION identify_customer_keys(p_members integer[])
+RETURNS integer[]
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+  RETURN (SELECT coalesce(array_agg(k.id ORDER BY k.id), '{}')
+            FROM (SELECT c.id FROM contacts c
+                   WHERE c.id = ANY (p_members) AND c.link_precedence = 'primary'
+                  UNION
+                  (SELECT c.id FROM contacts c
+                    WHERE c.id = ANY (p_members)
+                    ORDER BY c.created_at, c.id
+                    LIMIT 1)) k);
+END
+$$;
