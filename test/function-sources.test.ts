@@ -8,6 +8,11 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../lib/db/client.js";
 import {
+  CUSTOMER_LOCK_SPACE,
+  SQLSTATE_CUSTOMER_CHANGED,
+  SQLSTATE_CUSTOMER_TOO_LARGE,
+} from "../lib/db/sql-contract.js";
+import {
   compareWithDatabase,
   type FunctionSource,
   readFunctionSources,
@@ -50,6 +55,16 @@ describe("the function sources", () => {
     expect(sourceProblems(qualified, await readMigratedCopies())[0]?.message).toMatch(
       /must create exactly one function, named identify_settle and not schema-qualified/,
     );
+  });
+});
+
+describe("lib/db/sql-contract.ts", () => {
+  it("names the error codes and the lock space identify_contact uses", () => {
+    const text = sources.find((source) => source.name === "identify_contact")?.text;
+    expect(text).toContain(`USING ERRCODE = '${SQLSTATE_CUSTOMER_TOO_LARGE}'`);
+    expect(text).toContain(`USING ERRCODE = '${SQLSTATE_CUSTOMER_CHANGED}'`);
+    expect(text).toContain(`EXCEPTION WHEN SQLSTATE '${SQLSTATE_CUSTOMER_CHANGED}'`);
+    expect(text).toContain(`c_customer_lock_space CONSTANT integer := ${CUSTOMER_LOCK_SPACE};`);
   });
 });
 
