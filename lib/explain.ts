@@ -33,7 +33,7 @@ export async function explainCustomer(
   const seeds = "id" in selector ? `{${selector.id}}` : "{}";
   const [row] = await queryRows<{ ids: number[] }>(
     db,
-    sql`select identify_component(${email}::text, ${phone}::text, ${seeds}::integer[], ${optionsJsonb(guardrails)}) as ids`,
+    sql`select identify_customer_contact_ids(${email}::text, ${phone}::text, ${seeds}::integer[], ${optionsJsonb(guardrails)}) as ids`,
   );
   const ids = row?.ids ?? [];
   if (ids.length === 0) return null;

@@ -23,7 +23,7 @@ BEGIN
      WHERE c.deleted_at IS NULL ORDER BY c.created_at, c.id
   LOOP
     CONTINUE WHEN EXISTS (SELECT 1 FROM identify_settled s WHERE s.id = v_contact.id);
-    v_members := identify_component(NULL, NULL, ARRAY[v_contact.id], p_options);
+    v_members := identify_customer_contact_ids(NULL, NULL, ARRAY[v_contact.id], p_options);
     INSERT INTO identify_settled SELECT unnest(v_members) ON CONFLICT DO NOTHING;
     SELECT s.changed INTO v_changed FROM identify_settle(v_members, p_request_id) s;
     v_total := v_total + v_changed;

@@ -1,11 +1,13 @@
--- The customer a request reaches: every live contact connected to the seeds (the request's
--- linking email and phone, plus any seed contact ids) through shared emails, shared phone
--- numbers or linked_id, in either direction. Junk values (p_options, see
--- identify_junk_list) never connect contacts. Returns the contacts' ids, unordered.
+-- The customer the seeds reach, as the ids of its contacts (unordered): every live contact
+-- connected to the request's linking email and phone, or to the seed contact ids, through
+-- shared emails, shared phone numbers or linked_id, in either direction. Junk values
+-- (p_options, see identify_junk_list) never connect contacts. identify_contact calls it to
+-- find the customer to lock, explain (lib/explain.ts) to show one, identify_settle_all to
+-- walk the table customer by customer.
 --
 -- Breadth first, each value and each id looked up once through the partial indexes on live
 -- rows, so the cost grows with the size of the customer and never with the table.
-CREATE OR REPLACE FUNCTION identify_component(p_email text, p_phone text, p_seed_ids integer[], p_options jsonb)
+CREATE OR REPLACE FUNCTION identify_customer_contact_ids(p_email text, p_phone text, p_seed_ids integer[], p_options jsonb)
 RETURNS integer[]
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan
