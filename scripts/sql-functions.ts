@@ -121,7 +121,7 @@ function malformed(source: FunctionSource): string | null {
   return null;
 }
 
-const GENERATE_HINT = "run npm run db:functions -- --name=<what changed>";
+const GENERATE_HINT = "run npm run db:functions -- --name=<what_changed>";
 
 /**
  * The text half of the check: each file must be well formed, and equal to its copy in the

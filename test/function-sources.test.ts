@@ -118,7 +118,7 @@ describe.skipIf(!backend.available)("a migrated PostgreSQL database", () => {
 
     const renamed = await compareWithDatabase(db, changed);
     expect(renamed.problems.map((problem) => problem.message)).toEqual([
-      "drizzle/functions/identify_junk_list.sql changes the signature of identify_junk_list(p_options jsonb, p_key text): run npm run db:functions -- --name=<what changed>",
+      "drizzle/functions/identify_junk_list.sql changes the signature of identify_junk_list(p_options jsonb, p_key text): run npm run db:functions -- --name=<what_changed>",
     ]);
     expect(renamed.stale.map((f) => `${f.name}(${f.args})`)).toEqual([
       "identify_junk_list(p_options jsonb, p_key text)",
