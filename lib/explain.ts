@@ -7,6 +7,7 @@ import { asc, inArray, sql } from "drizzle-orm";
 import type { Database } from "./db/client.js";
 import { queryRows } from "./db/query.js";
 import { type Contact, contacts, type IdentityEvent, identityEvents } from "./db/schema.js";
+import { optionsJsonb } from "./db/sql-contract.js";
 import type { Guardrails } from "./guardrails.js";
 
 /** What to explain: one normalized identifier, or a contact id. */
@@ -33,7 +34,7 @@ export async function explainCustomer(
   const seeds = "id" in selector ? `{${selector.id}}` : "{}";
   const [row] = await queryRows<{ ids: number[] }>(
     db,
-    sql`select identify_component(${email}::text, ${phone}::text, ${seeds}::integer[], ${JSON.stringify(guardrails)}::jsonb) as ids`,
+    sql`select identify_customer_contact_ids(${email}::text, ${phone}::text, ${seeds}::integer[], ${optionsJsonb(guardrails)}) as ids`,
   );
   const ids = row?.ids ?? [];
   if (ids.length === 0) return null;

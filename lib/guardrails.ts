@@ -2,13 +2,14 @@
  * Over-merge guardrails, both opt-in: junk values (placeholders such as test@test.com or
  * 0000000000 that many unrelated people type) are stored on contacts but never link
  * customers, and a cap refuses to grow a customer past a number of contacts. The database
- * function applies them; this module turns the environment into its settings.
+ * function applies them; this module reads them from the environment, as the guardrail part
+ * of the functions' options jsonb (lib/db/sql-contract.ts).
  */
 import * as v from "valibot";
 import type { Config } from "./config.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
 
-/** The guardrail settings identify_contact takes (all absent when off). */
+/** The guardrail options the SQL functions take (all absent when off). */
 export interface Guardrails {
   junkEmails?: string[];
   junkEmailPatterns?: string[];

@@ -1,7 +1,7 @@
 /**
  * The reconciler: turns normalized identifiers into the customer they belong to. All
  * reading, locking and writing happens in one call of the `identify_contact` database
- * function (drizzle/0001_identify_function.sql), so every request costs exactly one
+ * function (drizzle/functions/identify_contact.sql), so every request costs exactly one
  * statement and holds its locks only while Postgres itself is working.
  */
 import { sql } from "drizzle-orm";
@@ -9,6 +9,7 @@ import type { ContactResponse } from "./contract.js";
 import type { Database } from "./db/client.js";
 import { queryRows } from "./db/query.js";
 import type { LinkPrecedence } from "./db/schema.js";
+import { optionsJsonb, SQLSTATE_CUSTOMER_TOO_LARGE } from "./db/sql-contract.js";
 import { customerTooLarge, isRetryableConflict, sqlState } from "./errors.js";
 import type { Guardrails } from "./guardrails.js";
 import type { IdentifyInput } from "./input.js";
@@ -41,9 +42,6 @@ export interface IdentifyOptions {
   guardrails?: Guardrails;
 }
 
-/** SQLSTATE identify_contact raises when a request would grow a customer past the cap. */
-const CUSTOMER_CAP_SQLSTATE = "IDC01";
-
 /** A row of `identify_contact`: one contact of the customer, oldest first. */
 interface ContactRow {
   outcome: Outcome;
@@ -66,19 +64,17 @@ export async function identify(
   input: IdentifyInput,
   options: IdentifyOptions,
 ): Promise<IdentifyResult> {
-  const settings = JSON.stringify({
-    requestId: options.requestId,
-    lockTimeoutMs: options.lockTimeoutMs,
-    ...options.guardrails,
-  });
+  const { requestId, lockTimeoutMs, guardrails } = options;
   const statement = sql`select outcome, id, email, phone_number, link_precedence, linked_id
-    from identify_contact(${input.email}::text, ${input.phoneNumber}::text, ${settings}::jsonb)`;
+    from identify_contact(${input.email}::text, ${input.phoneNumber}::text,
+                          ${optionsJsonb({ requestId, lockTimeoutMs, ...guardrails })})`;
   let rows: ContactRow[];
   try {
     rows = await withOneRetry(() => queryRows<ContactRow>(db, statement));
   } catch (error) {
-    const cap = options.guardrails?.maxContacts;
-    if (cap !== undefined && sqlState(error) === CUSTOMER_CAP_SQLSTATE) throw customerTooLarge(cap);
+    const cap = guardrails?.maxContacts;
+    if (cap !== undefined && sqlState(error) === SQLSTATE_CUSTOMER_TOO_LARGE)
+      throw customerTooLarge(cap);
     throw error;
   }
   return { outcome: outcomeOf(rows), customer: toCustomer(rows) };

@@ -27,6 +27,7 @@ import { type SQL, sql } from "drizzle-orm";
 import * as v from "valibot";
 import type { Database } from "./db/client.js";
 import { queryRows } from "./db/query.js";
+import { optionsJsonb } from "./db/sql-contract.js";
 import type { Guardrails } from "./guardrails.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
 
@@ -131,7 +132,6 @@ export async function importFromLegacy(
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
     throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
   }
-  const settleOptions = JSON.stringify(options.guardrails ?? {});
 
   return target.transaction(async (tx) => {
     await tx.execute(
@@ -186,7 +186,7 @@ export async function importFromLegacy(
     await tx.execute(sql`analyze contacts`);
     const [settled] = await queryRows<{ changed: number }>(
       tx,
-      sql`select identify_settle_all(${requestId}, ${settleOptions}::jsonb) as changed`,
+      sql`select identify_settle_all(${requestId}, ${optionsJsonb(options.guardrails ?? {})}) as changed`,
     );
     const counts = await countStaged(tx);
     return { requestId, ...counts, relinked: Number(settled?.changed ?? 0) };

@@ -7,6 +7,7 @@ import { sql } from "drizzle-orm";
 import type { Guardrails } from "../guardrails.js";
 import type { Database } from "./client.js";
 import { queryRows } from "./query.js";
+import { optionsJsonb } from "./sql-contract.js";
 
 export interface InvariantReport {
   /** A primary with an older contact in its customer. */
@@ -28,7 +29,7 @@ export async function checkInvariants(
   db: Database,
   guardrails: Guardrails = {},
 ): Promise<InvariantReport> {
-  const junk = JSON.stringify(guardrails);
+  const options = optionsJsonb(guardrails);
   const [row] = await queryRows<Record<keyof InvariantReport, number>>(
     db,
     sql`
@@ -40,13 +41,13 @@ export async function checkInvariants(
     identifiers as (
       select 'email' as kind, email as value, customer from live
        where email is not null
-         and not coalesce(identify_is_junk(email, identify_junk_list(${junk}::jsonb, 'junkEmails'),
-                          identify_junk_list(${junk}::jsonb, 'junkEmailPatterns')), false)
+         and not coalesce(identify_is_junk(email, identify_junk_list(${options}, 'junkEmails'),
+                          identify_junk_list(${options}, 'junkEmailPatterns')), false)
       union all
       select 'phone', phone_number, customer from live
        where phone_number is not null
-         and not coalesce(identify_is_junk(phone_number, identify_junk_list(${junk}::jsonb, 'junkPhones'),
-                          identify_junk_list(${junk}::jsonb, 'junkPhonePatterns')), false)
+         and not coalesce(identify_is_junk(phone_number, identify_junk_list(${options}, 'junkPhones'),
+                          identify_junk_list(${options}, 'junkPhonePatterns')), false)
     )
     select
       (select count(*) from live s join live p on p.id = s.linked_id

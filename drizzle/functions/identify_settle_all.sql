@@ -1,0 +1,33 @@
+-- Settles every customer in the table: for data that did not come through identify_contact,
+-- such as an import from the service identify replaced (lib/import.ts). Returns how many
+-- contacts changed.
+--
+-- ACCESS EXCLUSIVE, because a request that had read a customer before a weaker lock must
+-- not write from that stale read afterwards; requests wait for it instead. The bookkeeping
+-- table is emptied first, so a second call in one transaction works too.
+CREATE OR REPLACE FUNCTION identify_settle_all(p_request_id text, p_options jsonb DEFAULT '{}')
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+  v_contact record;
+  v_members integer[];
+  v_changed integer;
+  v_total integer := 0;
+BEGIN
+  LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE;
+  CREATE TEMP TABLE IF NOT EXISTS identify_settled (id integer PRIMARY KEY) ON COMMIT DROP;
+  TRUNCATE identify_settled;
+  FOR v_contact IN
+    SELECT c.id FROM contacts c
+     WHERE c.deleted_at IS NULL ORDER BY c.created_at, c.id
+  LOOP
+    CONTINUE WHEN EXISTS (SELECT 1 FROM identify_settled s WHERE s.id = v_contact.id);
+    v_members := identify_customer_contact_ids(NULL, NULL, ARRAY[v_contact.id], p_options);
+    INSERT INTO identify_settled SELECT unnest(v_members) ON CONFLICT DO NOTHING;
+    SELECT s.changed INTO v_changed FROM identify_settle(v_members, p_request_id) s;
+    v_total := v_total + v_changed;
+  END LOOP;
+  RETURN v_total;
+END
+$$;
