@@ -7,24 +7,16 @@
  * - unset: the embedded PGlite database, migrated when opened (pglite.ts). Never on Vercel.
  * Each driver module is imported only when chosen, so a process loads one of them.
  */
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { type Config, getConfig } from "../config.js";
 import { DatabaseUnavailableError } from "../errors.js";
+import type { Database, DriverConnection } from "./database.js";
 import type { MigrationReport } from "./migrate.js";
 import type { PoolSettings } from "./pool.js";
-import type * as schema from "./schema.js";
 
-/** The driver-agnostic database type every query function takes. */
-export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+export type { Database, DriverConnection };
 
 /** Which driver a connection uses. */
 export type DriverName = "neon" | "node-postgres" | "pglite";
-
-/** What a driver module hands back: the Drizzle handle and how to close it. */
-export interface DriverConnection {
-  readonly db: Database;
-  close(): Promise<void>;
-}
 
 /** An open database: the Drizzle handle plus what only the owner of the connection can do. */
 export interface Connection extends DriverConnection {

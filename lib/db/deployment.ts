@@ -9,7 +9,7 @@
  * TEMPLATE` copy holds the same row but is reached elsewhere, so it is not production.
  */
 import { sql } from "drizzle-orm";
-import type { Database } from "./client.js";
+import type { Database } from "./database.js";
 import { queryRows } from "./query.js";
 import { productionDatabase } from "./schema.js";
 

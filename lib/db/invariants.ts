@@ -5,7 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import type { Guardrails } from "../guardrails.js";
-import type { Database } from "./client.js";
+import type { Database } from "./database.js";
 import { queryRows } from "./query.js";
 import { optionsJsonb } from "./sql-contract.js";
 

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { readMigrationFiles } from "drizzle-orm/migrator";
-import type { Database } from "./client.js";
+import type { Database } from "./database.js";
 import { queryRows } from "./query.js";
 
 /** Advisory lock key (one bigint space) that serializes migration runs across processes. */

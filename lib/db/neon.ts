@@ -8,7 +8,7 @@
 import { neonConfig, Pool } from "@neondatabase/serverless";
 import { drizzle } from "drizzle-orm/neon-serverless";
 import ws from "ws";
-import type { DriverConnection } from "./client.js";
+import type { DriverConnection } from "./database.js";
 import { type PoolSettings, poolOptions, watchPool } from "./pool.js";
 import * as schema from "./schema.js";
 

@@ -5,7 +5,7 @@
  */
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
-import type { DriverConnection } from "./client.js";
+import type { DriverConnection } from "./database.js";
 import { type PoolSettings, poolOptions, watchPool } from "./pool.js";
 import * as schema from "./schema.js";
 

@@ -3,7 +3,7 @@
  * its rows, whichever driver is underneath (they disagree on the result's shape).
  */
 import type { SQL } from "drizzle-orm";
-import type { Database } from "./client.js";
+import type { Database } from "./database.js";
 
 /** Anything that runs statements: the database, or a transaction inside it. */
 export type Executor = Pick<Database, "execute">;
