@@ -55,6 +55,7 @@ export const customerTooLarge = (cap: number) =>
     `This request would grow the customer past the cap of ${cap} contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written`,
   );
 
+/** Also for a body without Content-Type, which any web page can POST cross-site (no-cors). */
 export const unsupportedMediaType = () =>
   new HttpError(415, "unsupported_media_type", "Send the body as application/json");
 

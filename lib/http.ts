@@ -9,16 +9,14 @@ import { badJson, payloadTooLarge, unsupportedMediaType } from "./errors.js";
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json$/i;
 
 /**
- * Reads and parses the body as JSON, refusing more than `limitBytes`. A missing
- * Content-Type is read as JSON; any other non-JSON type is refused with 415.
+ * Reads and parses the body as JSON, refusing more than `limitBytes`. The Content-Type must
+ * be JSON: a missing one is refused too (415), because a browser lets any page send a
+ * cross-site POST without one (a no-cors fetch), while a JSON type makes it ask first.
  * @throws HttpError 413, 415 or 400 (invalid JSON).
  */
 export async function readJsonBody(request: Request, limitBytes: number): Promise<unknown> {
-  const contentType = request.headers.get("content-type");
-  if (contentType !== null) {
-    const mediaType = contentType.split(";", 1)[0]?.trim() ?? "";
-    if (!JSON_MEDIA_TYPE.test(mediaType)) throw unsupportedMediaType();
-  }
+  const mediaType = request.headers.get("content-type")?.split(";", 1)[0]?.trim() ?? "";
+  if (!JSON_MEDIA_TYPE.test(mediaType)) throw unsupportedMediaType();
 
   const declared = Number(request.headers.get("content-length") ?? Number.NaN);
   if (declared > limitBytes) throw payloadTooLarge(limitBytes);
