@@ -59,6 +59,14 @@ export const customerTooLarge = (cap: number) =>
 export const unsupportedMediaType = () =>
   new HttpError(415, "unsupported_media_type", "Send the body as application/json");
 
+/**
+ * Not a status any client sees: the client closed the connection before its body arrived,
+ * so no answer can reach it. The log records it as 499, nginx's code for the same event,
+ * rather than as a failure of the service.
+ */
+export const clientClosed = () =>
+  new HttpError(499, "client_closed", "The client closed the connection before its body arrived");
+
 /** How long clients should wait before retrying a 503, in seconds. */
 export const RETRY_AFTER_SECONDS = 1;
 
@@ -158,7 +166,10 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return false;
 }
 
-/** The response and the log fields for any error thrown while serving a request. */
+/**
+ * The response and the log fields for any error thrown while serving a request. The log
+ * fields may set `outcome` (client_closed); callers default it to "rejected".
+ */
 export function toErrorResponse(
   error: unknown,
   requestId: string,
@@ -172,6 +183,7 @@ export function toErrorResponse(
 
   if (error instanceof HttpError) {
     ({ status, code, message, issues, headers } = error);
+    if (status === 499) log = { outcome: "client_closed" };
   } else if (isDatabaseUnavailable(error)) {
     status = 503;
     code = "database_unavailable";

@@ -1,16 +1,18 @@
 /**
- * The node:http server behind `npm start`, over real sockets: routing, static files, and
- * keep-alive surviving every kind of rejected request. Runs on in-memory PGlite.
+ * The node:http server behind `npm start`, over real sockets: routing, static files,
+ * keep-alive surviving every kind of rejected request, and a client leaving mid-body. Runs
+ * on in-memory PGlite.
  */
 
 // Before anything opens the database: the db module reads the environment on first request.
 process.env.PGLITE_DIR = "memory://";
 delete process.env.DATABASE_URL;
 
+import { once } from "node:events";
 import { Agent, type IncomingHttpHeaders, request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { closeDatabase } from "../lib/db/client.js";
 import { createIdentifyServer, MAX_DISCARD_BYTES } from "../scripts/server.js";
 
@@ -259,6 +261,31 @@ describe("keep-alive", () => {
       } finally {
         agent.destroy();
       }
+    }
+  });
+});
+
+describe("a client that goes away", () => {
+  it("is logged as client_closed with 499 when it leaves mid-body, not as a database outage", async () => {
+    const logged = vi.spyOn(console, "log").mockImplementation(() => {});
+    const failed = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const socket = connect(port, "127.0.0.1");
+      await once(socket, "connect");
+      socket.write(
+        "POST /identify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" +
+          'Content-Length: 100\r\n\r\n{"email":',
+      );
+      socket.destroy();
+      const lines = () => logged.mock.calls.map((call) => JSON.parse(String(call[0])) as object);
+      await vi.waitFor(() => expect(lines()).not.toEqual([]), { timeout: 10_000 });
+      expect(lines()).toEqual([
+        expect.objectContaining({ status: 499, outcome: "client_closed", code: "client_closed" }),
+      ]);
+      expect(failed).not.toHaveBeenCalled();
+    } finally {
+      logged.mockRestore();
+      failed.mockRestore();
     }
   });
 });
