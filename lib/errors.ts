@@ -67,6 +67,17 @@ export const unsupportedMediaType = () =>
 export const clientClosed = () =>
   new HttpError(499, "client_closed", "The client closed the connection before its body arrived");
 
+/**
+ * A setting is missing or invalid. The message names each variable and never quotes a
+ * secret's value (API keys, passwords in DATABASE_URL), because it is logged and printed.
+ */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
 /** How long clients should wait before retrying a 503, in seconds. */
 export const RETRY_AFTER_SECONDS = 1;
 
@@ -184,6 +195,13 @@ export function toErrorResponse(
   if (error instanceof HttpError) {
     ({ status, code, message, issues, headers } = error);
     if (status === 499) log = { outcome: "client_closed" };
+  } else if (error instanceof ConfigError) {
+    // Every request fails the same way until the setting is fixed: the log line says which
+    // setting, and no request is served with a half-read configuration (e.g. without keys).
+    status = 500;
+    code = "misconfigured";
+    message = "The service is misconfigured; its log names the setting to fix";
+    log = { error: error.message };
   } else if (isDatabaseUnavailable(error)) {
     status = 503;
     code = "database_unavailable";

@@ -178,9 +178,16 @@ export function buildOpenApiDocument() {
                 "Send the body as application/json",
               ),
             }),
-            "500": errorResponse("An unexpected failure; details are in the server log.", {
-              internalError: errorExample("internal_error", "Something went wrong on our side"),
-            }),
+            "500": errorResponse(
+              "An unexpected failure, or an invalid setting of the deployment (misconfigured, to every request until it is fixed); details are in the server log.",
+              {
+                internalError: errorExample("internal_error", "Something went wrong on our side"),
+                misconfigured: errorExample(
+                  "misconfigured",
+                  "The service is misconfigured; its log names the setting to fix",
+                ),
+              },
+            ),
             "503": errorResponse(
               "The database is unreachable, overloaded or timed out. Nothing was written, or the write is safe to repeat.",
               {
