@@ -60,10 +60,20 @@ async function readPublicFile(pathname: string) {
  */
 export const MAX_DISCARD_BYTES = 256 * 1024;
 
-/** A node:http server for the routes above; the caller listens and closes it. */
+/**
+ * A node:http server for the routes above; the caller listens and closes it. Once close()
+ * has been called, each response ends its connection, so that close() does not wait for
+ * keep-alive connections to time out.
+ */
 export function createIdentifyServer(): Server {
-  // srvx types its handler for HTTP/1 and HTTP/2 at once; this server is HTTP/1.
-  return createServer(toNodeHandler(serve) as NodeHttp1Handler);
+  const server: Server = createServer(
+    // srvx types its handler for HTTP/1 and HTTP/2 at once; this server is HTTP/1.
+    toNodeHandler(async (request: ServerRequest): Promise<Response> => {
+      const response = await serve(request);
+      return server.listening ? response : withConnectionClose(response);
+    }) as NodeHttp1Handler,
+  );
+  return server;
 }
 
 /** route(), reading the body through a RequestBody and deciding whether the connection lives. */
@@ -75,7 +85,11 @@ async function serve(request: ServerRequest): Promise<Response> {
   const response = await route(hasBody ? body.toRequest(request) : request);
   // Go's order: consume the leftover before the headers go out, so that they can still say
   // whether this connection carries another request.
-  if (await body.discardRest(MAX_DISCARD_BYTES)) return response;
+  return (await body.discardRest(MAX_DISCARD_BYTES)) ? response : withConnectionClose(response);
+}
+
+/** The same response, saying that the connection ends after it. */
+function withConnectionClose(response: Response): Response {
   const headers = new Headers(response.headers);
   headers.set("Connection", "close");
   return new Response(response.body, {

@@ -1,7 +1,7 @@
 /**
  * The node:http server behind `npm start`, over real sockets: routing, static files,
- * keep-alive surviving every kind of rejected request, and a client leaving mid-body. Runs
- * on in-memory PGlite.
+ * keep-alive surviving every kind of rejected request, a client leaving mid-body, and
+ * closing. Runs on in-memory PGlite.
  */
 
 // Before anything opens the database: the db module reads the environment on first request.
@@ -9,7 +9,13 @@ process.env.PGLITE_DIR = "memory://";
 delete process.env.DATABASE_URL;
 
 import { once } from "node:events";
-import { Agent, type IncomingHttpHeaders, request } from "node:http";
+import {
+  Agent,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+} from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -38,15 +44,19 @@ interface Received {
   reusedSocket: boolean;
 }
 
-const server = createIdentifyServer();
+/** A server listening on a free loopback port. */
+async function listening(): Promise<{ server: Server; port: number }> {
+  const server = createIdentifyServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+let server: Server;
 let port = 0;
 
 beforeAll(async () => {
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  port = (server.address() as AddressInfo).port;
+  ({ server, port } = await listening());
 });
 
 afterAll(async () => {
@@ -286,6 +296,39 @@ describe("a client that goes away", () => {
     } finally {
       logged.mockRestore();
       failed.mockRestore();
+    }
+  });
+});
+
+describe("closing", () => {
+  it("A server asked to close answers the request in flight, then ends its connection.", async () => {
+    const closing = await listening();
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const body = JSON.stringify({ email: "closing@example.com" });
+      const req = request({
+        host: "127.0.0.1",
+        port: closing.port,
+        method: "POST",
+        path: "/identify",
+        headers: { "Content-Type": "application/json", "Content-Length": body.length },
+        agent,
+      });
+      const answered = once(req, "response");
+      req.write(body.slice(0, 5));
+      // The request is in flight once the server has its head; then it is asked to close.
+      await once(closing.server, "request");
+      const closed = new Promise((resolve) => closing.server.close(resolve));
+      req.end(body.slice(5));
+
+      const [response] = (await answered) as [IncomingMessage];
+      response.resume();
+      expect(response.statusCode).toBe(200);
+      expect(response.headers.connection).toBe("close");
+      // No keep-alive connection is left for close() to wait on.
+      await closed;
+    } finally {
+      agent.destroy();
     }
   });
 });
