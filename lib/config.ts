@@ -137,6 +137,17 @@ const EnvSchema = v.object({
 
 export type Config = v.InferOutput<typeof EnvSchema>;
 
+/** The Host names a server answers to unless ALLOWED_HOSTS says otherwise. */
+export const LOOPBACK_HOSTS: readonly string[] = ["localhost", "127.0.0.1", "[::1]"];
+
+/** A host name as URLs normalize it (lower case, IPv6 in brackets), or undefined. */
+function normalizedHost(entry: string): string | undefined {
+  if (!URL.canParse(`http://${entry}`)) return undefined;
+  const url = new URL(`http://${entry}`);
+  // Anything but a bare host (a port, a path, credentials) makes href differ.
+  return url.href === `http://${url.hostname}/` ? url.hostname : undefined;
+}
+
 /** A host name or IP address to listen on. */
 const LISTEN_HOST = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i;
 
@@ -165,6 +176,32 @@ const ServerEnvSchema = v.object({
     ),
     "127.0.0.1",
   ),
+  /**
+   * Comma-separated Host names the server answers to (any port); `*` answers any. Others get
+   * 421, which keeps a DNS-rebinding page from reaching a server on this machine.
+   */
+  ALLOWED_HOSTS: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform(listItems),
+      v.minLength(1, "names no host; list host names, or * for any"),
+      v.rawTransform(({ dataset, addIssue, NEVER }) => {
+        const hosts: string[] = [];
+        for (const entry of dataset.value) {
+          const host = entry === "*" ? "*" : normalizedHost(entry);
+          if (host === undefined) {
+            addIssue({
+              message: `"${entry}" is not a host name (no scheme, port or path; IPv6 in brackets)`,
+            });
+            return NEVER;
+          }
+          hosts.push(host);
+        }
+        return hosts;
+      }),
+    ),
+    LOOPBACK_HOSTS.join(","),
+  ),
 });
 
 export type ServerConfig = v.InferOutput<typeof ServerEnvSchema>;
@@ -188,7 +225,7 @@ export function readConfig(env: Record<string, string | undefined> = process.env
   return parseEnv(EnvSchema, env);
 }
 
-/** Validates the settings of `npm start` (PORT, HOST). */
+/** Validates the settings of `npm start` (PORT, HOST, ALLOWED_HOSTS). */
 export function readServerConfig(
   env: Record<string, string | undefined> = process.env,
 ): ServerConfig {

@@ -59,6 +59,22 @@ export const customerTooLarge = (cap: number) =>
 export const unsupportedMediaType = () =>
   new HttpError(415, "unsupported_media_type", "Send the body as application/json");
 
+export const badRequest = (message: string) => new HttpError(400, "bad_request", message);
+
+export const notFound = (pathname: string) =>
+  new HttpError(404, "not_found", `Nothing at ${pathname}`);
+
+/**
+ * RFC 9110's "this server does not serve that origin": a Host the server is not configured
+ * to answer to, such as a DNS-rebinding page's own name pointing at a loopback server.
+ */
+export const misdirectedRequest = () =>
+  new HttpError(
+    421,
+    "misdirected_request",
+    "This server does not answer to that Host name (ALLOWED_HOSTS lists the names it does)",
+  );
+
 /**
  * Not a status any client sees: the client closed the connection before its body arrived,
  * so no answer can reach it. The log records it as 499, nginx's code for the same event,

@@ -2,9 +2,9 @@
  * `npm start`: validates the configuration, applies pending migrations, has PostgreSQL check
  * the junk patterns, then serves the function on HOST:PORT (default 127.0.0.1:3000: only this
  * machine, since the service returns personal data; set HOST=0.0.0.0 to serve other
- * machines, e.g. inside a container) against DATABASE_URL, or the embedded database when it
- * is unset. Any refusal stops start-up with one log line naming the setting. SIGTERM or
- * SIGINT stops it cleanly (see stop()).
+ * machines, e.g. inside a container, and ALLOWED_HOSTS to the names they use) against
+ * DATABASE_URL, or the embedded database when it is unset. Any refusal stops start-up with
+ * one log line naming the setting. SIGTERM or SIGINT stops it cleanly (see stop()).
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -63,7 +63,7 @@ process.on("SIGTERM", stop);
 
 async function main() {
   const config = getConfig();
-  const { PORT: port, HOST: host } = readServerConfig();
+  const { PORT: port, HOST: host, ALLOWED_HOSTS: allowedHosts } = readServerConfig();
   getGuardrails();
   const connection = await getConnection();
   await connection.migrate();
@@ -72,7 +72,7 @@ async function main() {
   await checkJunkPatternsOnce(connection.db);
   if (stopping) return;
 
-  const listening = createIdentifyServer();
+  const listening = createIdentifyServer({ allowedHosts });
   listening.once("error", (error) => {
     log("error", "could not listen", { host, port, error: error.message });
     void closeDatabase().finally(() => process.exit(1));
@@ -87,6 +87,7 @@ async function main() {
     log("info", "listening", {
       url: `http://${shown.includes(":") ? `[${shown}]` : shown}:${actual}`,
       host,
+      allowedHosts,
       database,
     });
   });

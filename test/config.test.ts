@@ -3,7 +3,7 @@
  * Vercel handler answers a misconfigured deployment with 500 instead of serving it.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { readConfig, readServerConfig, splitJunkList } from "../lib/config.js";
+import { LOOPBACK_HOSTS, readConfig, readServerConfig, splitJunkList } from "../lib/config.js";
 import { ConfigError } from "../lib/errors.js";
 import { guardrailsFrom } from "../lib/guardrails.js";
 import { postIdentify } from "./support/http.js";
@@ -61,6 +61,31 @@ describe("PORT and HOST", () => {
       expect(readServerConfig({ HOST: host }).HOST).toBe(host);
     }
   });
+});
+
+describe("ALLOWED_HOSTS", () => {
+  it("is the loopback names when unset", () => {
+    expect(readServerConfig({}).ALLOWED_HOSTS).toEqual(LOOPBACK_HOSTS);
+  });
+
+  it("reads host names as URLs spell them: lower case, IPv6 in brackets", () => {
+    expect(
+      readServerConfig({ ALLOWED_HOSTS: "Identify.Example.com, [::1] ,10.0.0.5" }).ALLOWED_HOSTS,
+    ).toEqual(["identify.example.com", "[::1]", "10.0.0.5"]);
+  });
+
+  it("reads * as any host", () => {
+    expect(readServerConfig({ ALLOWED_HOSTS: "*" }).ALLOWED_HOSTS).toEqual(["*"]);
+  });
+
+  it.each(["localhost:3000", "http://identify.example", "identify.example/path", "::1", ","])(
+    "refuses %j, naming ALLOWED_HOSTS",
+    (value) => {
+      expect(() => readServerConfig({ ALLOWED_HOSTS: value })).toThrow(
+        /^Invalid environment: ALLOWED_HOSTS: /,
+      );
+    },
+  );
 });
 
 describe("junk lists", () => {

@@ -1,7 +1,7 @@
 /**
- * The node:http server behind `npm start`, over real sockets: routing, static files,
- * keep-alive surviving every kind of rejected request, a client leaving mid-body, and
- * closing. Runs on in-memory PGlite.
+ * The node:http server behind `npm start`, over real sockets: routing, static files, the
+ * Host names it answers to, keep-alive surviving every kind of rejected request, a client
+ * leaving mid-body, and closing. Runs on in-memory PGlite.
  */
 
 // Before anything opens the database: the db module reads the environment on first request.
@@ -20,7 +20,11 @@ import { type AddressInfo, connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { closeDatabase } from "../lib/db/client.js";
-import { createIdentifyServer, MAX_DISCARD_BYTES } from "../scripts/server.js";
+import {
+  createIdentifyServer,
+  type IdentifyServerOptions,
+  MAX_DISCARD_BYTES,
+} from "../scripts/server.js";
 
 interface Sent {
   method?: string;
@@ -34,6 +38,8 @@ interface Sent {
    */
   chunks?: readonly Buffer[];
   agent?: Agent;
+  /** Another server's port; default the one all tests share. */
+  port?: number;
 }
 
 interface Received {
@@ -44,12 +50,27 @@ interface Received {
   reusedSocket: boolean;
 }
 
-/** A server listening on a free loopback port. */
-async function listening(): Promise<{ server: Server; port: number }> {
-  const server = createIdentifyServer();
+/** A server for `options`, listening on a free loopback port. */
+async function listening(
+  options?: IdentifyServerOptions,
+): Promise<{ server: Server; port: number }> {
+  const server = createIdentifyServer(options);
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** Runs `test` against a server of its own, closed afterwards. */
+async function withServer(
+  options: IdentifyServerOptions,
+  test: (port: number) => Promise<void>,
+): Promise<void> {
+  const other = await listening(options);
+  try {
+    await test(other.port);
+  } finally {
+    other.server.close();
+  }
 }
 
 let server: Server;
@@ -79,6 +100,7 @@ function send({
   body,
   chunks,
   agent,
+  port: to = port,
 }: Sent): Promise<Received> {
   return new Promise((resolve, reject) => {
     let received: Received | undefined;
@@ -87,7 +109,7 @@ function send({
       if (received && closed) resolve(received);
     };
     const req = request(
-      { host: "127.0.0.1", port, method, path, headers, agent: agent ?? false },
+      { host: "127.0.0.1", port: to, method, path, headers, agent: agent ?? false },
       (res) => {
         const parts: Buffer[] = [];
         res.on("data", (part: Buffer) => parts.push(part));
@@ -272,6 +294,46 @@ describe("keep-alive", () => {
         agent.destroy();
       }
     }
+  });
+});
+
+describe("Host names", () => {
+  it("answers 421 JSON to a Host name it does not serve, as a DNS-rebinding page sends", async () => {
+    const response = await send({
+      method: "POST",
+      path: "/identify",
+      headers: { Host: "rebound.attacker.example", "Content-Type": "application/json" },
+      body: JSON.stringify({ email: "rebinding@example.com" }),
+    });
+    expect(response.status).toBe(421);
+    expect(JSON.parse(response.text)).toMatchObject({ error: { code: "misdirected_request" } });
+  });
+
+  it.each(["localhost", "localhost:3000", "LocalHost", "127.0.0.1:8080", "[::1]", "[::1]:3000"])(
+    "serves the loopback Host %s, with or without a port",
+    async (host) => {
+      expect((await send({ path: "/", headers: { Host: host } })).status).toBe(200);
+    },
+  );
+
+  it("serves the Host names given in allowedHosts, and no longer the loopback ones", async () => {
+    await withServer({ allowedHosts: ["identify.example"] }, async (other) => {
+      const named = await send({
+        path: "/",
+        port: other,
+        headers: { Host: "identify.example:80" },
+      });
+      const loopback = await send({ path: "/", port: other, headers: { Host: "localhost" } });
+      expect(named.status).toBe(200);
+      expect(loopback.status).toBe(421);
+    });
+  });
+
+  it("serves any Host name with allowedHosts *", async () => {
+    await withServer({ allowedHosts: ["*"] }, async (other) => {
+      const response = await send({ path: "/", port: other, headers: { Host: "any.example" } });
+      expect(response.status).toBe(200);
+    });
   });
 });
 
