@@ -35,6 +35,15 @@ describe("API_KEYS", () => {
   });
 });
 
+describe("DATABASE_URL", () => {
+  it("refuses a value that is no URL without quoting its password", () => {
+    const attempt = () =>
+      readConfig({ DATABASE_URL: "postgres://app:s3cret-pw@db:99999/identify" });
+    expect(attempt).toThrow(/^Invalid environment: DATABASE_URL: /);
+    expect(attempt).not.toThrow(/s3cret-pw/);
+  });
+});
+
 describe("PORT and HOST", () => {
   it.each(["abc", "70000", "-1", "3000.5", "30 00"])("refuses PORT=%j, naming PORT", (value) => {
     expect(() => readServerConfig({ PORT: value })).toThrow(
