@@ -5,9 +5,10 @@
  * line carries too.
  */
 import { authorize } from "../lib/auth.js";
-import { getConfig, getGuardrails } from "../lib/config.js";
+import { getConfig } from "../lib/config.js";
 import { getDatabase } from "../lib/db/client.js";
 import { invalidRequest, methodNotAllowed, toErrorResponse } from "../lib/errors.js";
+import { checkJunkPatternsOnce, getGuardrails } from "../lib/guardrails.js";
 import { jsonResponse, readJsonBody } from "../lib/http.js";
 import { identify, toContactBody } from "../lib/identify.js";
 import { parseIdentifyRequest } from "../lib/input.js";
@@ -23,17 +24,21 @@ export async function handleIdentify(request: Request): Promise<Response> {
   let response: Response;
   let fields: Record<string, unknown> = {};
   try {
+    // An invalid setting fails every request as 500 misconfigured, before anything else:
+    // never served without the keys or guardrails it was meant to have.
     const config = getConfig();
+    const guardrails = getGuardrails();
     authorize(request, config.API_KEYS);
     if (request.method !== "POST") throw methodNotAllowed(["POST"]);
     const parsed = parseIdentifyRequest(await readJsonBody(request, BODY_LIMIT_BYTES));
     if (!parsed.success) throw invalidRequest(parsed.issues);
 
     const db = await getDatabase();
+    await checkJunkPatternsOnce(db);
     const { outcome, customer } = await identify(db, parsed.input, {
       lockTimeoutMs: config.DB_LOCK_TIMEOUT_MS,
       requestId,
-      guardrails: getGuardrails(),
+      guardrails,
     });
     fields = { outcome, primaryContactId: customer.primaryContactId };
     response = jsonResponse(toContactBody(customer), { headers: { "X-Request-Id": requestId } });

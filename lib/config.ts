@@ -1,9 +1,14 @@
 /**
  * Every environment variable the service reads, validated in one place. Read lazily (on the
- * first request, not on import) so tests and scripts can set the environment first.
+ * first request, not on import) so tests and scripts can set the environment first. A bad
+ * value is a ConfigError naming the variable, never quoting a secret.
+ *
+ * This module depends on nothing else of the service but its errors: the guardrails and the
+ * server derive their settings from what it validates.
  */
+import { isIP } from "node:net";
 import * as v from "valibot";
-import { type Guardrails, guardrailsFrom } from "./guardrails.js";
+import { ConfigError } from "./errors.js";
 
 const millis = (fallback: number) =>
   v.optional(
@@ -11,8 +16,87 @@ const millis = (fallback: number) =>
     String(fallback),
   );
 
-/** Host names that never leave this machine. */
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+/** Items of a comma-separated list, trimmed, without the empty ones. */
+const listItems = (list: string) =>
+  list
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+/** Visible ASCII only: what an `Authorization: Bearer` header can carry as one token. */
+const API_KEY = /^[!-~]+$/;
+
+/**
+ * A set variable that names no key would silently turn access control off, so it is an
+ * error; so is a key no request could present. Messages never quote a key.
+ */
+const ApiKeysSchema = v.pipe(
+  v.string(),
+  v.transform(listItems),
+  v.array(
+    v.pipe(
+      v.string(),
+      v.regex(
+        API_KEY,
+        "a key has a space or a non-printable character inside (keys are separated by commas)",
+      ),
+      v.minLength(16, "each API key needs at least 16 characters"),
+    ),
+  ),
+  v.minLength(1, "names no key; list keys, or unset it to turn access control off"),
+);
+
+/** The entries of a JUNK_EMAILS or JUNK_PHONE_NUMBERS list, split but not yet normalized. */
+export interface JunkList {
+  /** Exact values, as written (the guardrails normalize them like requests). */
+  values: string[];
+  /** PostgreSQL regular expressions, without their slashes. */
+  patterns: string[];
+}
+
+/** The "/" that closes a pattern: the first one followed by a comma or the end. */
+const PATTERN_END = /\/\s*(?:,|$)/;
+
+/**
+ * Splits a junk list. Entries are separated by commas; a `/pattern/` runs from its "/" to
+ * the first "/" that is followed by a comma or the end, so a pattern may contain commas
+ * (`/^0{6,}$/`). Inside a pattern, write a slash that a comma follows as `[/]`.
+ * @returns the entries, or the reason the list is malformed.
+ */
+export function splitJunkList(list: string): JunkList | string {
+  const values: string[] = [];
+  const patterns: string[] = [];
+  let rest = list.trimStart();
+  while (rest !== "") {
+    if (rest.startsWith("/")) {
+      const end = PATTERN_END.exec(rest.slice(1));
+      if (!end) return `the pattern ${rest} has no closing "/" before a comma or the end`;
+      const pattern = rest.slice(1, 1 + end.index);
+      if (pattern === "") return "// is an empty pattern";
+      patterns.push(pattern);
+      rest = rest.slice(1 + end.index + end[0].length);
+    } else {
+      const comma = rest.indexOf(",");
+      const value = (comma === -1 ? rest : rest.slice(0, comma)).trim();
+      if (value !== "") values.push(value);
+      rest = comma === -1 ? "" : rest.slice(comma + 1);
+    }
+    rest = rest.trimStart();
+  }
+  return { values, patterns };
+}
+
+const JunkListSchema = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    const split = splitJunkList(dataset.value);
+    if (typeof split === "string") {
+      addIssue({ message: split });
+      return NEVER;
+    }
+    return split;
+  }),
+);
 
 const EnvSchema = v.object({
   /** Postgres connection string. Unset: the embedded PGlite database. */
@@ -40,7 +124,7 @@ const EnvSchema = v.object({
       ),
       v.check((value) => {
         const { protocol, hostname } = new URL(value);
-        return protocol === "wss:" || LOOPBACK.has(hostname);
+        return protocol === "wss:" || LOOPBACK_HOSTS.includes(hostname);
       }, "NEON_WS_PROXY with ws:// (unencrypted) must be a loopback address; use wss:// elsewhere"),
     ),
   ),
@@ -64,25 +148,14 @@ const EnvSchema = v.object({
   /** Longest wait for another request's lock inside the database before a 503; 0 = forever. */
   DB_LOCK_TIMEOUT_MS: millis(5_000),
   /**
-   * Comma-separated API keys (at least 16 characters each). Set: every request needs
+   * Comma-separated API keys (at least 16 visible characters each). Set: every request needs
    * `Authorization: Bearer <one of them>`. Unset: no access control.
    */
-  API_KEYS: v.optional(
-    v.pipe(
-      v.string(),
-      v.transform((list) =>
-        list
-          .split(",")
-          .map((key) => key.trim())
-          .filter(Boolean),
-      ),
-      v.array(v.pipe(v.string(), v.minLength(16, "each API key needs at least 16 characters"))),
-    ),
-  ),
-  /** Comma-separated emails, or /regex/ patterns, that are stored but never link customers. */
-  JUNK_EMAILS: v.optional(v.string()),
-  /** Comma-separated phone numbers, or /regex/ patterns, stored but never linking customers. */
-  JUNK_PHONE_NUMBERS: v.optional(v.string()),
+  API_KEYS: v.optional(ApiKeysSchema),
+  /** Emails, or /regex/ patterns, that are stored but never link customers (splitJunkList). */
+  JUNK_EMAILS: v.optional(JunkListSchema),
+  /** Phone numbers, or /regex/ patterns, stored but never linking customers. */
+  JUNK_PHONE_NUMBERS: v.optional(JunkListSchema),
   /** Refuse (409) any request that would grow a customer past this many contacts. */
   MAX_CONTACTS_PER_CUSTOMER: v.optional(
     v.pipe(v.string(), v.trim(), v.toNumber(), v.integer(), v.minValue(2)),
@@ -91,14 +164,99 @@ const EnvSchema = v.object({
 
 export type Config = v.InferOutput<typeof EnvSchema>;
 
-/** Validates the environment; throws an Error naming each bad variable. */
-export function readConfig(env: Record<string, string | undefined> = process.env): Config {
+/** The Host names a server answers to unless ALLOWED_HOSTS says otherwise. */
+export const LOOPBACK_HOSTS: readonly string[] = ["localhost", "127.0.0.1", "[::1]"];
+
+/** A host name as URLs normalize it (lower case, IPv6 in brackets), or undefined. */
+function normalizedHost(entry: string): string | undefined {
+  if (!URL.canParse(`http://${entry}`)) return undefined;
+  const url = new URL(`http://${entry}`);
+  // Anything but a bare host (a port, a path, credentials) makes href differ.
+  return url.href === `http://${url.hostname}/` ? url.hostname : undefined;
+}
+
+/** A host name or IP address to listen on. */
+const LISTEN_HOST = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i;
+
+/** Settings only `npm start` reads; Vercel never does, so they never fail a deployment. */
+const ServerEnvSchema = v.object({
+  /** Port of `npm start`; 0 takes any free port (the "listening" log line says which). */
+  PORT: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d{1,5}$/, "must be a port number from 0 to 65535"),
+      v.transform(Number),
+      v.maxValue(65_535, "must be a port number from 0 to 65535"),
+    ),
+    "3000",
+  ),
+  /** Interface to listen on: only this machine by default. */
+  HOST: v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.check(
+        (host) => isIP(host) !== 0 || LISTEN_HOST.test(host),
+        "must be an IP address or a host name, such as 127.0.0.1 or 0.0.0.0",
+      ),
+    ),
+    "127.0.0.1",
+  ),
+  /**
+   * Comma-separated Host names the server answers to (any port); `*` answers any. Others get
+   * 421, which keeps a DNS-rebinding page from reaching a server on this machine.
+   */
+  ALLOWED_HOSTS: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform(listItems),
+      v.minLength(1, "names no host; list host names, or * for any"),
+      v.rawTransform(({ dataset, addIssue, NEVER }) => {
+        const hosts: string[] = [];
+        for (const entry of dataset.value) {
+          const host = entry === "*" ? "*" : normalizedHost(entry);
+          if (host === undefined) {
+            addIssue({
+              message: `"${entry}" is not a host name (no scheme, port or path; IPv6 in brackets)`,
+            });
+            return NEVER;
+          }
+          hosts.push(host);
+        }
+        return hosts;
+      }),
+    ),
+    LOOPBACK_HOSTS.join(","),
+  ),
+});
+
+export type ServerConfig = v.InferOutput<typeof ServerEnvSchema>;
+
+/** Validates `env` against `schema`; a ConfigError names each bad variable. */
+function parseEnv<Schema extends v.GenericSchema>(
+  schema: Schema,
+  env: Record<string, string | undefined>,
+): v.InferOutput<Schema> {
   // `NAME=` in a .env file means "not set", not "set to nothing".
   const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value?.trim()));
-  const result = v.safeParse(EnvSchema, given);
+  const result = v.safeParse(schema, given);
   if (result.success) return result.output;
-  const problems = result.issues.map((issue) => `${v.getDotPath(issue)}: ${issue.message}`);
-  throw new Error(`Invalid environment: ${problems.join("; ")}`);
+  // Only the variable's name: an item's index or value could point at a secret.
+  const problems = result.issues.map((issue) => `${issue.path?.[0]?.key}: ${issue.message}`);
+  throw new ConfigError(`Invalid environment: ${problems.join("; ")}`);
+}
+
+/** Validates the service's settings; throws a ConfigError naming each bad variable. */
+export function readConfig(env: Record<string, string | undefined> = process.env): Config {
+  return parseEnv(EnvSchema, env);
+}
+
+/** Validates the settings of `npm start` (PORT, HOST, ALLOWED_HOSTS). */
+export function readServerConfig(
+  env: Record<string, string | undefined> = process.env,
+): ServerConfig {
+  return parseEnv(ServerEnvSchema, env);
 }
 
 let cached: Config | undefined;
@@ -107,12 +265,4 @@ let cached: Config | undefined;
 export function getConfig(): Config {
   cached ??= readConfig();
   return cached;
-}
-
-let guardrails: Guardrails | undefined;
-
-/** The process's over-merge guardrails, read from the configuration on first use. */
-export function getGuardrails(): Guardrails {
-  guardrails ??= guardrailsFrom(getConfig());
-  return guardrails;
 }

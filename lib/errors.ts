@@ -55,8 +55,44 @@ export const customerTooLarge = (cap: number) =>
     `This request would grow the customer past the cap of ${cap} contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written`,
   );
 
+/** Also for a body without Content-Type, which any web page can POST cross-site (no-cors). */
 export const unsupportedMediaType = () =>
   new HttpError(415, "unsupported_media_type", "Send the body as application/json");
+
+export const badRequest = (message: string) => new HttpError(400, "bad_request", message);
+
+export const notFound = (pathname: string) =>
+  new HttpError(404, "not_found", `Nothing at ${pathname}`);
+
+/**
+ * RFC 9110's "this server does not serve that origin": a Host the server is not configured
+ * to answer to, such as a DNS-rebinding page's own name pointing at a loopback server.
+ */
+export const misdirectedRequest = () =>
+  new HttpError(
+    421,
+    "misdirected_request",
+    "This server does not answer to that Host name (ALLOWED_HOSTS lists the names it does)",
+  );
+
+/**
+ * Not a status any client sees: the client closed the connection before its body arrived,
+ * so no answer can reach it. The log records it as 499, nginx's code for the same event,
+ * rather than as a failure of the service.
+ */
+export const clientClosed = () =>
+  new HttpError(499, "client_closed", "The client closed the connection before its body arrived");
+
+/**
+ * A setting is missing or invalid. The message names each variable and never quotes a
+ * secret's value (API keys, passwords in DATABASE_URL), because it is logged and printed.
+ */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
 
 /** How long clients should wait before retrying a 503, in seconds. */
 export const RETRY_AFTER_SECONDS = 1;
@@ -157,7 +193,10 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return false;
 }
 
-/** The response and the log fields for any error thrown while serving a request. */
+/**
+ * The response and the log fields for any error thrown while serving a request. The log
+ * fields may set `outcome` (client_closed); callers default it to "rejected".
+ */
 export function toErrorResponse(
   error: unknown,
   requestId: string,
@@ -171,6 +210,14 @@ export function toErrorResponse(
 
   if (error instanceof HttpError) {
     ({ status, code, message, issues, headers } = error);
+    if (status === 499) log = { outcome: "client_closed" };
+  } else if (error instanceof ConfigError) {
+    // Every request fails the same way until the setting is fixed: the log line says which
+    // setting, and no request is served with a half-read configuration (e.g. without keys).
+    status = 500;
+    code = "misconfigured";
+    message = "The service is misconfigured; its log names the setting to fix";
+    log = { error: error.message };
   } else if (isDatabaseUnavailable(error)) {
     status = 503;
     code = "database_unavailable";

@@ -109,7 +109,9 @@ export function formatExplanation(explanation: Explanation): string {
     "Linked by shared values:",
     ...(explanation.sharedValues.length > 0
       ? explanation.sharedValues.map((s) => `  ${s.a} and ${s.b} share ${s.kind} ${s.value}`)
-      : ["  (none: a single contact, or contacts a request joined by bringing one's email with another's phone; see History)"]),
+      : [
+          "  (none: a single contact, or contacts a request joined by bringing one's email with another's phone; see History)",
+        ]),
     "",
     "History:",
     ...(explanation.events.length > 0

@@ -2,11 +2,15 @@
  * Over-merge guardrails, both opt-in: junk values (placeholders such as test@test.com or
  * 0000000000 that many unrelated people type) are stored on contacts but never link
  * customers, and a cap refuses to grow a customer past a number of contacts. The database
- * function applies them; this module reads them from the environment, as the guardrail part
- * of the functions' options jsonb (lib/db/sql-contract.ts).
+ * function applies them; this module turns the validated configuration into the guardrail
+ * part of the functions' options jsonb (lib/db/sql-contract.ts): lib/config.ts splits the
+ * lists, this module normalizes their values and has PostgreSQL check their patterns.
  */
+import { sql } from "drizzle-orm";
 import * as v from "valibot";
-import type { Config } from "./config.js";
+import { type Config, getConfig, type JunkList } from "./config.js";
+import type { Database } from "./db/client.js";
+import { ConfigError, sqlState } from "./errors.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
 
 /** The guardrail options the SQL functions take (all absent when off). */
@@ -18,28 +22,23 @@ export interface Guardrails {
   maxContacts?: number;
 }
 
-/** A `/.../` entry is a PostgreSQL regular expression; anything else an exact value. */
-const PATTERN = /^\/(.+)\/$/;
-
+/**
+ * A junk list as the guardrails take it: exact values normalized, patterns as written.
+ * @throws ConfigError naming the variable when an exact value is not an identifier.
+ */
 function parseList(
-  list: string | undefined,
+  name: string,
+  list: JunkList | undefined,
   normalize: (value: string) => string | null,
 ): { exact?: string[]; patterns?: string[] } {
-  const exact: string[] = [];
-  const patterns: string[] = [];
-  for (const entry of (list ?? "").split(",").map((item) => item.trim())) {
-    if (entry === "") continue;
-    const pattern = PATTERN.exec(entry)?.[1];
-    if (pattern !== undefined) {
-      // Validate early (JS and PostgreSQL agree on the simple expressions this is for).
-      new RegExp(pattern);
-      patterns.push(pattern);
-    } else {
-      const normalized = normalize(entry);
-      if (normalized === null) throw new Error(`Junk value "${entry}" is not a valid identifier`);
-      exact.push(normalized);
+  const exact = (list?.values ?? []).map((entry) => {
+    const normalized = normalize(entry);
+    if (normalized === null) {
+      throw new ConfigError(`Invalid environment: ${name}: "${entry}" is not a valid identifier`);
     }
-  }
+    return normalized;
+  });
+  const patterns = list?.patterns ?? [];
   return {
     ...(exact.length > 0 ? { exact } : {}),
     ...(patterns.length > 0 ? { patterns } : {}),
@@ -54,10 +53,14 @@ const normalizeWith =
     return result.success ? result.output : null;
   };
 
-/** Reads the guardrails from the configuration. Throws on an invalid value or pattern. */
+/** Reads the guardrails from the configuration. Throws a ConfigError on an invalid value. */
 export function guardrailsFrom(config: Config): Guardrails {
-  const emails = parseList(config.JUNK_EMAILS, normalizeWith(EmailSchema));
-  const phones = parseList(config.JUNK_PHONE_NUMBERS, normalizeWith(PhoneNumberSchema));
+  const emails = parseList("JUNK_EMAILS", config.JUNK_EMAILS, normalizeWith(EmailSchema));
+  const phones = parseList(
+    "JUNK_PHONE_NUMBERS",
+    config.JUNK_PHONE_NUMBERS,
+    normalizeWith(PhoneNumberSchema),
+  );
   return {
     ...(emails.exact ? { junkEmails: emails.exact } : {}),
     ...(emails.patterns ? { junkEmailPatterns: emails.patterns } : {}),
@@ -67,4 +70,55 @@ export function guardrailsFrom(config: Config): Guardrails {
       ? { maxContacts: config.MAX_CONTACTS_PER_CUSTOMER }
       : {}),
   };
+}
+
+let guardrails: Guardrails | undefined;
+
+/** The process's over-merge guardrails, read from the configuration on first use. */
+export function getGuardrails(): Guardrails {
+  guardrails ??= guardrailsFrom(getConfig());
+  return guardrails;
+}
+
+/** SQLSTATE invalid_regular_expression. */
+const INVALID_REGULAR_EXPRESSION = "2201B";
+
+/**
+ * Has PostgreSQL itself compile each junk pattern of `config`, since only it decides what its
+ * regular expressions accept (JavaScript takes `(?<n>0)`; PostgreSQL refuses it, and would
+ * then fail every request that meets the pattern).
+ * @throws ConfigError naming the variable and the pattern PostgreSQL refuses.
+ */
+export async function checkJunkPatterns(db: Database, config: Config): Promise<void> {
+  for (const name of ["JUNK_EMAILS", "JUNK_PHONE_NUMBERS"] as const) {
+    for (const pattern of config[name]?.patterns ?? []) {
+      try {
+        // The operator identify_is_junk applies, on a value that cannot match by accident.
+        await db.execute(sql`select ''::text ~ ${pattern}::text`);
+      } catch (error) {
+        if (sqlState(error) !== INVALID_REGULAR_EXPRESSION) throw error;
+        throw new ConfigError(
+          `Invalid environment: ${name}: PostgreSQL refuses the pattern /${pattern}/ (${databaseMessage(error)})`,
+        );
+      }
+    }
+  }
+}
+
+/** The message of the database's own error in a driver's or Drizzle's chain of causes. */
+function databaseMessage(error: unknown): string {
+  let current = error;
+  while (current instanceof Error && sqlState(current.cause) !== undefined) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
+}
+
+let patternsChecked: Promise<void> | undefined;
+
+/** checkJunkPatterns for the process's configuration, once: a failure is checked again. */
+export function checkJunkPatternsOnce(db: Database): Promise<void> {
+  patternsChecked ??= checkJunkPatterns(db, getConfig()).catch((error: unknown) => {
+    patternsChecked = undefined;
+    throw error;
+  });
+  return patternsChecked;
 }

@@ -3,22 +3,20 @@
  * limit, and JSON responses. Runs unchanged on Vercel, under `vercel dev` and behind the
  * node:http adapter of `npm start`.
  */
-import { badJson, payloadTooLarge, unsupportedMediaType } from "./errors.js";
+import { badJson, clientClosed, payloadTooLarge, unsupportedMediaType } from "./errors.js";
 
 /** application/json, or any structured-syntax JSON type such as application/merge-patch+json. */
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json$/i;
 
 /**
- * Reads and parses the body as JSON, refusing more than `limitBytes`. A missing
- * Content-Type is read as JSON; any other non-JSON type is refused with 415.
- * @throws HttpError 413, 415 or 400 (invalid JSON).
+ * Reads and parses the body as JSON, refusing more than `limitBytes`. The Content-Type must
+ * be JSON: a missing one is refused too (415), because a browser lets any page send a
+ * cross-site POST without one (a no-cors fetch), while a JSON type makes it ask first.
+ * @throws HttpError 413, 415, 400 (invalid JSON), or 499 when the client goes away mid-body.
  */
 export async function readJsonBody(request: Request, limitBytes: number): Promise<unknown> {
-  const contentType = request.headers.get("content-type");
-  if (contentType !== null) {
-    const mediaType = contentType.split(";", 1)[0]?.trim() ?? "";
-    if (!JSON_MEDIA_TYPE.test(mediaType)) throw unsupportedMediaType();
-  }
+  const mediaType = request.headers.get("content-type")?.split(";", 1)[0]?.trim() ?? "";
+  if (!JSON_MEDIA_TYPE.test(mediaType)) throw unsupportedMediaType();
 
   const declared = Number(request.headers.get("content-length") ?? Number.NaN);
   if (declared > limitBytes) throw payloadTooLarge(limitBytes);
@@ -41,7 +39,11 @@ async function readText(request: Request, limitBytes: number): Promise<string> {
   let text = "";
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await reader.read().catch(() => {
+        // The body stream only fails when its source does: the client closed the
+        // connection (or the platform aborted the request) before the body ended.
+        throw clientClosed();
+      });
       if (done) break;
       received += value.byteLength;
       if (received > limitBytes) {

@@ -5,9 +5,9 @@
  */
 import { parseArgs } from "node:util";
 import * as v from "valibot";
-import { getGuardrails } from "../lib/config.js";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
 import { type CustomerSelector, explainCustomer, formatExplanation } from "../lib/explain.js";
+import { getGuardrails } from "../lib/guardrails.js";
 import { EmailSchema, PhoneNumberSchema } from "../lib/input.js";
 import { loadDotEnv } from "./env.js";
 

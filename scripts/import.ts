@@ -5,8 +5,9 @@
  * read. Safe to run again: contacts already imported are left as they are. See lib/import.ts.
  */
 import { parseArgs } from "node:util";
-import { getConfig, getGuardrails, readConfig } from "../lib/config.js";
+import { getConfig, readConfig } from "../lib/config.js";
 import { type Connection, closeDatabase, getConnection, openConnection } from "../lib/db/client.js";
+import { getGuardrails } from "../lib/guardrails.js";
 import { formatImportReport, importFromLegacy } from "../lib/import.js";
 import { loadDotEnv } from "./env.js";
 

@@ -59,7 +59,7 @@ export function buildOpenApiDocument() {
           description: "Also reachable as /api/identify.",
           requestBody: {
             required: true,
-            description: `JSON, at most ${BODY_LIMIT_BYTES} bytes. A missing Content-Type is read as JSON.`,
+            description: `JSON, at most ${BODY_LIMIT_BYTES} bytes, sent with a JSON Content-Type.`,
             content: {
               "application/json": {
                 schema: { $ref: "#/components/schemas/IdentifyRequest" },
@@ -172,15 +172,22 @@ export function buildOpenApiDocument() {
                 `The request body must be at most ${BODY_LIMIT_BYTES} bytes`,
               ),
             }),
-            "415": errorResponse("A Content-Type that is not JSON.", {
+            "415": errorResponse("A missing Content-Type, or one that is not JSON.", {
               unsupportedMediaType: errorExample(
                 "unsupported_media_type",
                 "Send the body as application/json",
               ),
             }),
-            "500": errorResponse("An unexpected failure; details are in the server log.", {
-              internalError: errorExample("internal_error", "Something went wrong on our side"),
-            }),
+            "500": errorResponse(
+              "An unexpected failure, or an invalid setting of the deployment (misconfigured, to every request until it is fixed); details are in the server log.",
+              {
+                internalError: errorExample("internal_error", "Something went wrong on our side"),
+                misconfigured: errorExample(
+                  "misconfigured",
+                  "The service is misconfigured; its log names the setting to fix",
+                ),
+              },
+            ),
             "503": errorResponse(
               "The database is unreachable, overloaded or timed out. Nothing was written, or the write is safe to repeat.",
               {

@@ -1,52 +1,103 @@
 /**
- * `npm start`: applies pending migrations, then serves the function on HOST:PORT (default
- * 127.0.0.1:3000: only this machine, since the service returns personal data; set
- * HOST=0.0.0.0 to serve other machines, e.g. inside a container)
- * against DATABASE_URL, or the embedded database when it is unset.
+ * `npm start`: validates the configuration, applies pending migrations, has PostgreSQL check
+ * the junk patterns, then serves the function on HOST:PORT (default 127.0.0.1:3000: only this
+ * machine, since the service returns personal data; set HOST=0.0.0.0 to serve other
+ * machines, e.g. inside a container, and ALLOWED_HOSTS to the names they use) against
+ * DATABASE_URL, or the embedded database when it is unset. Any refusal stops start-up with
+ * one log line naming the setting. SIGTERM or SIGINT stops it cleanly (see stop()).
  */
-import { getConfig } from "../lib/config.js";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { getConfig, readServerConfig } from "../lib/config.js";
 import { closeDatabase, getConnection } from "../lib/db/client.js";
+import { checkJunkPatternsOnce, getGuardrails } from "../lib/guardrails.js";
 import { log } from "../lib/log.js";
 import { loadDotEnv } from "./env.js";
 import { createIdentifyServer } from "./server.js";
 
+/**
+ * How long requests in flight may take to finish after a stop signal before their
+ * connections are cut: below the 10 s a container runtime waits before it kills.
+ */
+const STOP_GRACE_MS = 5_000;
+
 loadDotEnv();
+
+/** Set once listening. */
+let server: Server | undefined;
+let stopping = false;
+
+/**
+ * Stops on SIGTERM or SIGINT: stops taking connections, closes idle keep-alive ones at once
+ * (server.close() does) and lets requests in flight finish, each closing its connection after
+ * its response; after STOP_GRACE_MS the rest are cut. Then the database is closed, which
+ * releases the embedded database's lock for the next process. Repeated signals are ignored:
+ * a terminal's Ctrl-C, or a kill of the process group, reaches both npm and this process,
+ * and npm passes its own on.
+ */
+function stop(signal: NodeJS.Signals) {
+  if (stopping) return;
+  stopping = true;
+  log("info", "stopping", { signal });
+  const closeAndExit = () =>
+    closeDatabase().then(
+      () => {
+        log("info", "stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log("error", "could not close the database", { error: messageOf(error) });
+        process.exit(1);
+      },
+    );
+  // Still starting: nothing is served yet (a migration in progress rolls back).
+  if (!server?.listening) return void closeAndExit();
+  const cut = setTimeout(() => server?.closeAllConnections(), STOP_GRACE_MS);
+  server.close(() => {
+    clearTimeout(cut);
+    void closeAndExit();
+  });
+}
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);
 
 async function main() {
   const config = getConfig();
-  await (await getConnection()).migrate();
+  const { PORT: port, HOST: host, ALLOWED_HOSTS: allowedHosts } = readServerConfig();
+  getGuardrails();
+  const connection = await getConnection();
+  await connection.migrate();
+  // Before listening, so that a pattern PostgreSQL refuses stops start-up; the handler's own
+  // call then finds them checked.
+  await checkJunkPatternsOnce(connection.db);
+  if (stopping) return;
 
-  const port = Number(process.env.PORT ?? 3000);
-  const host = process.env.HOST?.trim() || "127.0.0.1";
-  const server = createIdentifyServer();
-  server.once("error", (error) => {
+  const listening = createIdentifyServer({ allowedHosts });
+  listening.once("error", (error) => {
     log("error", "could not listen", { host, port, error: error.message });
-    process.exit(1);
+    void closeDatabase().finally(() => process.exit(1));
   });
-  server.listen(port, host, () => {
+  listening.listen(port, host, () => {
+    server = listening;
     const database = config.DATABASE_URL
       ? "PostgreSQL (DATABASE_URL)"
       : `PGlite (${config.PGLITE_DIR})`;
     const shown = host === "0.0.0.0" || host === "::" ? "localhost" : host;
+    const { port: actual } = listening.address() as AddressInfo;
     log("info", "listening", {
-      url: `http://${shown.includes(":") ? `[${shown}]` : shown}:${port}`,
+      url: `http://${shown.includes(":") ? `[${shown}]` : shown}:${actual}`,
       host,
+      allowedHosts,
       database,
     });
   });
-
-  const shutdown = () => {
-    server.close();
-    server.closeIdleConnections();
-    void closeDatabase().finally(() => process.exit(0));
-  };
-  process.once("SIGINT", shutdown);
-  process.once("SIGTERM", shutdown);
 }
 
-main().catch((error: unknown) => {
-  log("error", "could not start", {
-    error: error instanceof Error ? error.message : String(error),
-  });
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+main().catch(async (error: unknown) => {
+  log("error", "could not start", { error: messageOf(error) });
+  // Release the embedded database's lock if it was taken, so that a fixed start can follow.
+  await closeDatabase().catch(() => {});
   process.exit(1);
 });

@@ -1,52 +1,137 @@
 /**
- * The local HTTP server behind `npm start`: a thin node:http adapter (srvx converts Node
- * requests to Web Requests and back) around the very same exported handler that Vercel
- * runs, plus the routes vercel.json gives it: /identify, /api/identify, and public/.
+ * The local HTTP server behind `npm start`: srvx's node:http adapter (Node requests to Web
+ * Requests and back) around the very same exported handler that Vercel runs, plus the routes
+ * deployment has: /identify and /api/identify (each with or without a trailing slash, as
+ * scripts/build-function.ts routes them), and public/ (srvx's static middleware).
+ *
+ * Whatever a client sends ends in an answer or a closed connection, never in an exception
+ * out of the handler (which would stop the process): Node refuses what it cannot parse
+ * (400, 431...), and every answer from here on is the product's JSON error.
  */
-import { readFile } from "node:fs/promises";
 import { createServer, IncomingMessage, type Server } from "node:http";
-import { extname, join, normalize } from "node:path";
 import { finished } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { NodeHttp1Handler, ServerRequest } from "srvx";
 import { toNodeHandler } from "srvx/node";
+import { staticMiddleware } from "srvx/static";
 import identify from "../api/identify.js";
+import { LOOPBACK_HOSTS } from "../lib/config.js";
+import { badRequest, misdirectedRequest, notFound, toErrorResponse } from "../lib/errors.js";
+import { log } from "../lib/log.js";
 
-const PUBLIC_DIR = fileURLToPath(new URL("../public", import.meta.url));
-const CONTENT_TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".json": "application/json",
-  ".css": "text/css; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".svg": "image/svg+xml",
-  ".txt": "text/plain; charset=utf-8",
-};
+const serveStatic = staticMiddleware({
+  dir: fileURLToPath(new URL("../public", import.meta.url)),
+});
 
-/** Routes a request the way the Vercel deployment does. */
-export async function route(request: Request): Promise<Response> {
-  const { pathname } = new URL(request.url);
-  if (pathname === "/identify" || pathname === "/api/identify") return identify.fetch(request);
-  if (request.method === "GET" || request.method === "HEAD") {
-    const file = await readPublicFile(pathname === "/" ? "/index.html" : pathname);
-    if (file) return new Response(request.method === "HEAD" ? null : file.body, file.init);
-  }
-  return Response.json(
-    { error: { code: "not_found", message: `Nothing at ${pathname}`, issues: [] } },
-    { status: 404 },
-  );
+/** How a server is set up; see createIdentifyServer. */
+export interface IdentifyServerOptions {
+  /**
+   * Host names the server answers to, as URLs spell them (lower case, IPv6 in brackets), on
+   * any port; "*" answers any. Default: LOOPBACK_HOSTS.
+   */
+  allowedHosts?: readonly string[];
 }
 
-async function readPublicFile(pathname: string) {
-  // normalize() resolves "..", and stripping leading separators keeps the path inside public/.
-  const relative = normalize(decodeURIComponent(pathname)).replace(/^([/\\]|\.\.)+/, "");
-  const type = CONTENT_TYPES[extname(relative)];
-  if (!type) return undefined;
+/**
+ * A node:http server for the routes above; the caller listens and closes it. Once close()
+ * has been called, each response ends its connection, so that close() does not wait for
+ * keep-alive connections to time out.
+ */
+export function createIdentifyServer(options: IdentifyServerOptions = {}): Server {
+  const allowedHosts = new Set(options.allowedHosts ?? LOOPBACK_HOSTS);
+  const server: Server = createServer(
+    // srvx types its handler for HTTP/1 and HTTP/2 at once; this server is HTTP/1.
+    toNodeHandler(async (request: ServerRequest): Promise<Response> => {
+      const req = request.runtime?.node?.req;
+      const body = req instanceof IncomingMessage ? new RequestBody(req) : undefined;
+      const response = await respond(request, allowedHosts, body);
+      // Go's order: consume the leftover before the headers go out, so that they can still
+      // say whether this connection carries another request.
+      const whole = (await body?.discardRest(MAX_DISCARD_BYTES)) ?? true;
+      return whole && server.listening ? response : withConnectionClose(response);
+    }) as NodeHttp1Handler,
+  );
+  return server;
+}
+
+/** The paths the deployment routes to the function (scripts/build-function.ts). */
+const FUNCTION_PATH = /^\/(?:api\/)?identify\/?$/;
+
+/** Routes a request the way the Vercel deployment does; never throws. */
+async function respond(
+  request: ServerRequest,
+  allowedHosts: ReadonlySet<string>,
+  body: RequestBody | undefined,
+): Promise<Response> {
   try {
-    const body = await readFile(join(PUBLIC_DIR, relative));
-    return { body, init: { headers: { "Content-Type": type } } };
-  } catch {
-    return undefined;
+    const { pathname } = targetOf(request, allowedHosts);
+    if (FUNCTION_PATH.test(pathname)) {
+      // Only POST reads a body. Other methods are answered without one, among them TRACE,
+      // which a Fetch `Request` refuses to carry (new Request threw, and stopped the server).
+      const withBody = request.method === "POST" && body ? body.toRequest(request) : request;
+      return await identify.fetch(withBody);
+    }
+    return await serveStatic(request, () => refusal(notFound(pathname), request));
+  } catch (error) {
+    return refusal(error, request);
   }
+}
+
+/**
+ * The URL the request is for, once it is one this server answers: srvx builds it from the
+ * Host header or an absolute-form target without checking that it parses (`Host: x:99999`
+ * does not; srvx's getter even throws when the path also needs normalizing), reads a target
+ * that is no URL at all as "/", and leaves broken percent-escapes in the path.
+ * @throws HttpError 400 for an unparseable target, URL or path, 421 for a Host not allowed.
+ */
+function targetOf(request: ServerRequest, allowedHosts: ReadonlySet<string>): URL {
+  const target = request.runtime?.node?.req?.url ?? "/";
+  const href = (() => {
+    try {
+      return request.url;
+    } catch {
+      return "";
+    }
+  })();
+  const formOk = target.startsWith("/") || target === "*" || URL.canParse(target);
+  if (!formOk || !URL.canParse(href)) {
+    throw badRequest("The Host header or the request target is not a valid URL");
+  }
+  const url = new URL(href);
+  // Checking the name a browser sent defeats DNS rebinding: a page whose own name now
+  // resolves to this machine still sends that name, not one of ours.
+  if (!allowedHosts.has("*") && !allowedHosts.has(url.hostname)) throw misdirectedRequest();
+  try {
+    decodeURIComponent(url.pathname);
+  } catch {
+    throw badRequest("The request path has a broken percent-escape");
+  }
+  return url;
+}
+
+/** The JSON error answer for a request the server itself refuses, with its log line. */
+function refusal(error: unknown, request: Request): Response {
+  const requestId = crypto.randomUUID();
+  const { response, log: fields } = toErrorResponse(error, requestId);
+  log(response.status >= 500 ? "error" : "info", "request", {
+    requestId,
+    method: request.method,
+    status: response.status,
+    outcome: "rejected",
+    ...fields,
+  });
+  return response;
+}
+
+/** The same response, saying that the connection ends after it. */
+function withConnectionClose(response: Response): Response {
+  const headers = new Headers(response.headers);
+  headers.set("Connection", "close");
+  return new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
 }
 
 /**
@@ -59,31 +144,6 @@ async function readPublicFile(pathname: string) {
  * 16 KiB body limit, so an ordinary oversized JSON body still keeps its connection.
  */
 export const MAX_DISCARD_BYTES = 256 * 1024;
-
-/** A node:http server for the routes above; the caller listens and closes it. */
-export function createIdentifyServer(): Server {
-  // srvx types its handler for HTTP/1 and HTTP/2 at once; this server is HTTP/1.
-  return createServer(toNodeHandler(serve) as NodeHttp1Handler);
-}
-
-/** route(), reading the body through a RequestBody and deciding whether the connection lives. */
-async function serve(request: ServerRequest): Promise<Response> {
-  const req = request.runtime?.node?.req;
-  if (!(req instanceof IncomingMessage)) return route(request);
-  const body = new RequestBody(req);
-  const hasBody = request.method !== "GET" && request.method !== "HEAD";
-  const response = await route(hasBody ? body.toRequest(request) : request);
-  // Go's order: consume the leftover before the headers go out, so that they can still say
-  // whether this connection carries another request.
-  if (await body.discardRest(MAX_DISCARD_BYTES)) return response;
-  const headers = new Headers(response.headers);
-  headers.set("Connection", "close");
-  return new Response(response.body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-  });
-}
 
 /**
  * A request body as a Web stream that reads from the socket only as the handler asks.

@@ -4,7 +4,9 @@
  * test/suites/audit.ts; this file checks the wiring and the HTTP answers.)
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { closeDatabase } from "../lib/db/client.js";
+import { readConfig } from "../lib/config.js";
+import { closeDatabase, getDatabase } from "../lib/db/client.js";
+import { checkJunkPatterns } from "../lib/guardrails.js";
 import { postIdentify } from "./support/http.js";
 
 const KEY = "k3y-for-tests-0123456789";
@@ -19,7 +21,8 @@ describe("POST /identify with API keys, junk values and a cap configured", () =>
     process.env.PGLITE_DIR = "memory://";
     process.env.API_KEYS = `${KEY}, ${OTHER_KEY}`;
     process.env.JUNK_EMAILS = "Test@Test.com, /^noreply@/";
-    process.env.JUNK_PHONE_NUMBERS = "/^0+$/";
+    // A comma inside a pattern belongs to it: the pattern runs to the "/" before a comma.
+    process.env.JUNK_PHONE_NUMBERS = "/^0{3,}$/";
     process.env.MAX_CONTACTS_PER_CUSTOMER = "2";
   });
   afterAll(() => closeDatabase());
@@ -62,12 +65,47 @@ describe("POST /identify with API keys, junk values and a cap configured", () =>
     }
   });
 
+  /** The primary contact id each body gets, sent one after the other with a key. */
+  async function primaryIds(...bodies: object[]): Promise<number[]> {
+    const ids: number[] = [];
+    for (const body of bodies) {
+      const response = await post(body, `Bearer ${KEY}`);
+      ids.push(
+        ((await response.json()) as { contact: { primaryContactId: number } }).contact
+          .primaryContactId,
+      );
+    }
+    return ids;
+  }
+
   it("does not link customers through a configured junk email, whatever its case", async () => {
-    const first = await post({ email: "TEST@test.com", phoneNumber: "111" }, `Bearer ${KEY}`);
-    const second = await post({ email: "test@test.com", phoneNumber: "222" }, `Bearer ${KEY}`);
-    const a = (await first.json()) as { contact: { primaryContactId: number } };
-    const b = (await second.json()) as { contact: { primaryContactId: number } };
-    expect(b.contact.primaryContactId).not.toBe(a.contact.primaryContactId);
+    const [a, b] = await primaryIds(
+      { email: "TEST@test.com", phoneNumber: "111" },
+      { email: "test@test.com", phoneNumber: "222" },
+    );
+    expect(b).not.toBe(a);
+  });
+
+  it("does not link customers through a phone number matching a junk pattern that has a comma", async () => {
+    const [a, b] = await primaryIds(
+      { email: "zero1@x.io", phoneNumber: "0000" },
+      { email: "zero2@x.io", phoneNumber: "0000" },
+    );
+    expect(b).not.toBe(a);
+  });
+
+  it("has PostgreSQL refuse a junk pattern it cannot compile, naming the variable", async () => {
+    const config = readConfig({ JUNK_PHONE_NUMBERS: "/(?<n>0)/" });
+    await expect(checkJunkPatterns(await getDatabase(), config)).rejects.toThrow(
+      /JUNK_PHONE_NUMBERS: PostgreSQL refuses the pattern \/\(\?<n>0\)\//,
+    );
+  });
+
+  it("accepts a junk pattern that PostgreSQL compiles and JavaScript would not", async () => {
+    const pattern = "(?i)^noreply@";
+    expect(() => new RegExp(pattern)).toThrow(SyntaxError);
+    const config = readConfig({ JUNK_EMAILS: `/${pattern}/` });
+    await expect(checkJunkPatterns(await getDatabase(), config)).resolves.toBeUndefined();
   });
 
   it("answers 409 naming the cap when a request would grow a customer past it", async () => {

@@ -1,18 +1,30 @@
 /**
- * The node:http server behind `npm start`, over real sockets: routing, static files, and
- * keep-alive surviving every kind of rejected request. Runs on in-memory PGlite.
+ * The node:http server behind `npm start`, over real sockets: routing, static files, the
+ * Host names it answers to, keep-alive surviving every kind of rejected request, a client
+ * leaving mid-body, and closing. Runs on in-memory PGlite.
  */
 
 // Before anything opens the database: the db module reads the environment on first request.
 process.env.PGLITE_DIR = "memory://";
 delete process.env.DATABASE_URL;
 
-import { Agent, type IncomingHttpHeaders, request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { once } from "node:events";
+import {
+  Agent,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+} from "node:http";
+import { type AddressInfo, connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { closeDatabase } from "../lib/db/client.js";
-import { createIdentifyServer, MAX_DISCARD_BYTES } from "../scripts/server.js";
+import {
+  createIdentifyServer,
+  type IdentifyServerOptions,
+  MAX_DISCARD_BYTES,
+} from "../scripts/server.js";
 
 interface Sent {
   method?: string;
@@ -26,6 +38,8 @@ interface Sent {
    */
   chunks?: readonly Buffer[];
   agent?: Agent;
+  /** Another server's port; default the one all tests share. */
+  port?: number;
 }
 
 interface Received {
@@ -36,15 +50,34 @@ interface Received {
   reusedSocket: boolean;
 }
 
-const server = createIdentifyServer();
+/** A server for `options`, listening on a free loopback port. */
+async function listening(
+  options?: IdentifyServerOptions,
+): Promise<{ server: Server; port: number }> {
+  const server = createIdentifyServer(options);
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** Runs `test` against a server of its own, closed afterwards. */
+async function withServer(
+  options: IdentifyServerOptions,
+  test: (port: number) => Promise<void>,
+): Promise<void> {
+  const other = await listening(options);
+  try {
+    await test(other.port);
+  } finally {
+    other.server.close();
+  }
+}
+
+let server: Server;
 let port = 0;
 
 beforeAll(async () => {
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  port = (server.address() as AddressInfo).port;
+  ({ server, port } = await listening());
 });
 
 afterAll(async () => {
@@ -67,6 +100,7 @@ function send({
   body,
   chunks,
   agent,
+  port: to = port,
 }: Sent): Promise<Received> {
   return new Promise((resolve, reject) => {
     let received: Received | undefined;
@@ -75,7 +109,7 @@ function send({
       if (received && closed) resolve(received);
     };
     const req = request(
-      { host: "127.0.0.1", port, method, path, headers, agent: agent ?? false },
+      { host: "127.0.0.1", port: to, method, path, headers, agent: agent ?? false },
       (res) => {
         const parts: Buffer[] = [];
         res.on("data", (part: Buffer) => parts.push(part));
@@ -122,6 +156,16 @@ const postJson = (path: string, payload: unknown, agent?: Agent) =>
   });
 
 describe("routes", () => {
+  it("answers /identify/ and /api/identify/ like the paths without the slash, as the deployment routes them", async () => {
+    const payload = { email: "slash@example.com" };
+    const plain = await postJson("/identify", payload);
+    for (const path of ["/identify/", "/api/identify/"]) {
+      const slashed = await postJson(path, payload);
+      expect(slashed.status, path).toBe(200);
+      expect(slashed.text, path).toBe(plain.text);
+    }
+  });
+
   it("serves POST /identify and POST /api/identify with the same contract", async () => {
     const payload = { email: "routes@example.com", phoneNumber: "5550100" };
     const first = await postJson("/identify", payload);
@@ -259,6 +303,104 @@ describe("keep-alive", () => {
       } finally {
         agent.destroy();
       }
+    }
+  });
+});
+
+describe("Host names", () => {
+  it("answers 421 JSON to a Host name it does not serve, as a DNS-rebinding page sends", async () => {
+    const response = await send({
+      method: "POST",
+      path: "/identify",
+      headers: { Host: "rebound.attacker.example", "Content-Type": "application/json" },
+      body: JSON.stringify({ email: "rebinding@example.com" }),
+    });
+    expect(response.status).toBe(421);
+    expect(JSON.parse(response.text)).toMatchObject({ error: { code: "misdirected_request" } });
+  });
+
+  it.each(["localhost", "localhost:3000", "LocalHost", "127.0.0.1:8080", "[::1]", "[::1]:3000"])(
+    "serves the loopback Host %s, with or without a port",
+    async (host) => {
+      expect((await send({ path: "/", headers: { Host: host } })).status).toBe(200);
+    },
+  );
+
+  it("serves the Host names given in allowedHosts, and no longer the loopback ones", async () => {
+    await withServer({ allowedHosts: ["identify.example"] }, async (other) => {
+      const named = await send({
+        path: "/",
+        port: other,
+        headers: { Host: "identify.example:80" },
+      });
+      const loopback = await send({ path: "/", port: other, headers: { Host: "localhost" } });
+      expect(named.status).toBe(200);
+      expect(loopback.status).toBe(421);
+    });
+  });
+
+  it("serves any Host name with allowedHosts *", async () => {
+    await withServer({ allowedHosts: ["*"] }, async (other) => {
+      const response = await send({ path: "/", port: other, headers: { Host: "any.example" } });
+      expect(response.status).toBe(200);
+    });
+  });
+});
+
+describe("a client that goes away", () => {
+  it("is logged as client_closed with 499 when it leaves mid-body, not as a database outage", async () => {
+    const logged = vi.spyOn(console, "log").mockImplementation(() => {});
+    const failed = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const socket = connect(port, "127.0.0.1");
+      await once(socket, "connect");
+      socket.write(
+        "POST /identify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" +
+          'Content-Length: 100\r\n\r\n{"email":',
+      );
+      socket.destroy();
+      const lines = () => logged.mock.calls.map((call) => JSON.parse(String(call[0])) as object);
+      await vi.waitFor(() => expect(lines()).not.toEqual([]), { timeout: 10_000 });
+      expect(lines()).toEqual([
+        expect.objectContaining({ status: 499, outcome: "client_closed", code: "client_closed" }),
+      ]);
+      expect(failed).not.toHaveBeenCalled();
+    } finally {
+      logged.mockRestore();
+      failed.mockRestore();
+    }
+  });
+});
+
+describe("closing", () => {
+  it("A server asked to close answers the request in flight, then ends its connection.", async () => {
+    const closing = await listening();
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const body = JSON.stringify({ email: "closing@example.com" });
+      const req = request({
+        host: "127.0.0.1",
+        port: closing.port,
+        method: "POST",
+        path: "/identify",
+        headers: { "Content-Type": "application/json", "Content-Length": body.length },
+        agent,
+      });
+      const answered = once(req, "response");
+      req.write(body.slice(0, 5));
+      // The request is in flight once the server has its head; then it is asked to close.
+      await once(closing.server, "request");
+      const closed = new Promise((resolve) => closing.server.close(resolve));
+      req.end(body.slice(5));
+
+      const [response] = (await answered) as [IncomingMessage];
+      response.resume();
+      expect(response.statusCode).toBe(200);
+      expect(response.headers.connection).toBe("close");
+      // No keep-alive connection is left for close() to wait on.
+      await closed;
+    } finally {
+      agent.destroy();
     }
   });
 });

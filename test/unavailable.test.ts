@@ -1,7 +1,11 @@
-/** The handler when its database cannot be reached at all. */
+/**
+ * The handler when its database cannot be reached at all, and a client that goes away,
+ * which must not look like it.
+ */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import identify from "../api/identify.js";
 import { closeDatabase } from "../lib/db/client.js";
-import { postIdentify } from "./support/http.js";
+import { IDENTIFY_URL, postIdentify } from "./support/http.js";
 
 describe("POST /identify without a reachable database", () => {
   beforeAll(() => {
@@ -27,6 +31,37 @@ describe("POST /identify without a reachable database", () => {
       );
     } finally {
       logged.mockRestore();
+    }
+  });
+
+  it("logs a body the client broke off as client_closed with 499, not as a database outage", async () => {
+    const logged = vi.spyOn(console, "log").mockImplementation(() => {});
+    const failed = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      // What a Node request body does when its client resets the connection mid-body.
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"email":'));
+          controller.error(Object.assign(new Error("aborted"), { code: "ECONNRESET" }));
+        },
+      });
+      const response = await identify.fetch(
+        new Request(IDENTIFY_URL, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body,
+          duplex: "half",
+        } as RequestInit),
+      );
+      expect(response.status).toBe(499);
+      expect(failed).not.toHaveBeenCalled();
+      const lines = logged.mock.calls.map((call) => JSON.parse(String(call[0])) as object);
+      expect(lines).toEqual([
+        expect.objectContaining({ status: 499, outcome: "client_closed", code: "client_closed" }),
+      ]);
+    } finally {
+      logged.mockRestore();
+      failed.mockRestore();
     }
   });
 });

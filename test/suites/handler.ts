@@ -160,12 +160,13 @@ export function handlerSuite(backendName: "pglite" | "postgres") {
       expect(contact.emails).toEqual(["doc@x.io"]);
     });
 
-    it("reads a request without Content-Type as JSON", async () => {
+    it("refuses a JSON body sent without Content-Type with 415 and writes nothing", async () => {
       // A string body would get text/plain from the Request constructor; bytes get no type.
       const body = new TextEncoder().encode(JSON.stringify({ email: "doc@x.io" }));
       const request = new Request(URL_, { method: "POST", body });
       expect(request.headers.get("content-type")).toBeNull();
-      expect((await identify.fetch(request)).status).toBe(200);
+      await errorOf(await identify.fetch(request), 415, "unsupported_media_type");
+      expect(await rows()).toHaveLength(0);
     });
 
     it("accepts application/json with a charset parameter", async () => {
@@ -251,6 +252,7 @@ export function handlerSuite(backendName: "pglite" | "postgres") {
       });
       const request = new Request(URL_, {
         method: "POST",
+        headers: { "Content-Type": "application/json" },
         body: stream,
         duplex: "half",
       } as RequestInit);
