@@ -11,8 +11,8 @@ import type { Database } from "../lib/db/client.js";
 import { queryRows } from "../lib/db/query.js";
 
 /**
- * The customer shapes and their share, in percent. `e`/`p` name the customer's n-th email
- * or phone number; null means the contact has none. Contact 0 is the primary.
+ * The customer shapes and their share, in percent: one `eNpN` per contact, the customer's
+ * n-th email and phone number (a missing letter: the contact has none). Contact 0 is the primary.
  * - 1 contact: email and phone (35), email only (10), phone only (5);
  * - 2: a new email on the same phone (15), a new phone with the same email (10), an
  *   email-only customer who later gave a phone (5);
@@ -20,96 +20,35 @@ import { queryRows } from "../lib/db/query.js";
  * - 4: those plus a customer merged in later, linked by id only (8).
  */
 const SHAPES: { share: number; contacts: [e: number | null, p: number | null][] }[] = [
-  { share: 35, contacts: [[0, 0]] },
-  { share: 10, contacts: [[0, null]] },
-  { share: 5, contacts: [[null, 0]] },
-  {
-    share: 15,
-    contacts: [
-      [0, 0],
-      [1, 0],
-    ],
-  },
-  {
-    share: 10,
-    contacts: [
-      [0, 0],
-      [0, 1],
-    ],
-  },
-  {
-    share: 5,
-    contacts: [
-      [0, null],
-      [0, 0],
-    ],
-  },
-  {
-    share: 12,
-    contacts: [
-      [0, 0],
-      [1, 0],
-      [0, 1],
-    ],
-  },
-  {
-    share: 8,
-    contacts: [
-      [0, 0],
-      [1, 0],
-      [0, 1],
-      [2, 2],
-    ],
-  },
-];
+  [35, "e0p0"],
+  [10, "e0"],
+  [5, "p0"],
+  [15, "e0p0 e1p0"],
+  [10, "e0p0 e0p1"],
+  [5, "e0 e0p0"],
+  [12, "e0p0 e1p0 e0p1"],
+  [8, "e0p0 e1p0 e0p1 e2p2"],
+].map(([share, contacts]) => ({
+  share: Number(share),
+  contacts: String(contacts)
+    .split(" ")
+    .map((c): [number | null, number | null] => {
+      const number = (key: string) => (c.includes(key) ? Number(c[c.indexOf(key) + 1]) : null);
+      return [number("e"), number("p")];
+    }),
+}));
 
-const FIRST_NAMES = [
-  "olivia",
-  "liam",
-  "emma",
-  "noah",
-  "ava",
-  "oliver",
-  "sophia",
-  "elijah",
-  "mia",
-  "lucas",
-  "amelia",
-  "mateo",
-  "harper",
-  "levi",
-  "aria",
-  "ethan",
-  "chloe",
-  "arjun",
-  "yuki",
-  "fatima",
-];
-const LAST_NAMES = [
-  "smith",
-  "garcia",
-  "nguyen",
-  "mueller",
-  "rossi",
-  "kowalski",
-  "silva",
-  "tanaka",
-  "okafor",
-  "brown",
-  "patel",
-  "kim",
-  "johnson",
-  "haddad",
-  "novak",
-  "lopez",
-  "cohen",
-  "dubois",
-  "ivanova",
-  "murphy",
-];
-const MAIL_DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com"];
-const WORK_DOMAINS = ["acme.io", "globex.com", "initech.com", "umbrella.co", "hooli.xyz"];
-const OTHER_DOMAINS = ["proton.me", "gmx.de", "fastmail.com"];
+const FIRST_NAMES =
+  "olivia liam emma noah ava oliver sophia elijah mia lucas amelia mateo harper levi aria ethan chloe arjun yuki fatima".split(
+    " ",
+  );
+const LAST_NAMES =
+  "smith garcia nguyen mueller rossi kowalski silva tanaka okafor brown patel kim johnson haddad novak lopez cohen dubois ivanova murphy".split(
+    " ",
+  );
+const MAIL_DOMAINS = "gmail.com yahoo.com outlook.com icloud.com hotmail.com".split(" ");
+const WORK_DOMAINS = "acme.io globex.com initech.com umbrella.co hooli.xyz".split(" ");
+const OTHER_DOMAINS = "proton.me gmx.de fastmail.com".split(" ");
 
 const textArray = (values: readonly string[]) =>
   sql.raw(`array[${values.map((value) => `'${value}'`).join(",")}]::text[]`);
