@@ -17,7 +17,13 @@ import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { checkInvariants, violationCount } from "../lib/db/invariants.js";
 import { queryRows } from "../lib/db/query.js";
-import { type BenchDatabase, createBenchDatabase, message, withDatabase } from "./database.js";
+import {
+  type BenchDatabase,
+  createBenchDatabase,
+  message,
+  openBenchConnection,
+  withDatabase,
+} from "./database.js";
 import { type DelayProxy, startDelayProxy } from "./delay-proxy.js";
 import { type RequestSource, runClosedLoop, summarize } from "./load.js";
 import { type BenchOptions, readOptions, USAGE } from "./options.js";
@@ -290,7 +296,7 @@ async function main(): Promise<number> {
     await bench.stop().catch(() => {});
   }
 
-  const admin = await (await import("./database.js")).openBenchConnection(options.adminUrl);
+  const admin = await openBenchConnection(options.adminUrl);
   const [pg] = await queryRows<{ version: string }>(
     admin.db,
     sql`select current_setting('server_version') as version`,
