@@ -276,6 +276,10 @@ async function main(): Promise<number> {
   const bench = new Bench(options);
   const startedAt = new Date().toISOString();
   const loadAtStart = loadText();
+  // Read now: the servers run the working tree as it is when they start.
+  const git = (...args: string[]) => execFileSync("git", args, { encoding: "utf8" }).trim();
+  const dirty = git("status", "--porcelain", "--", "lib", "drizzle", "scripts", "api").length > 0;
+  const commit = `${git("rev-parse", "--short", "HEAD")}${dirty ? " + uncommitted changes to the service" : ""}`;
   const onSignal = () => void bench.stop().finally(() => process.exit(130));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
@@ -302,15 +306,13 @@ async function main(): Promise<number> {
     sql`select current_setting('server_version') as version`,
   );
   await admin.close();
-  const git = (...args: string[]) => execFileSync("git", args, { encoding: "utf8" }).trim();
-  const dirty = git("status", "--porcelain", "--", "lib", "drizzle", "scripts", "api").length > 0;
   const results: BenchResults = {
     startedAt,
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
     machine:
       `${cpus().length} x ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
       `Linux ${release()}, Node ${process.version}, PostgreSQL ${pg?.version}`,
-    commit: `${git("rev-parse", "--short", "HEAD")}${dirty ? " + uncommitted changes to the service" : ""}`,
+    commit,
     loadAtStart,
     loadAtEnd: loadText(),
     runs: bench.runs,
