@@ -3,15 +3,16 @@
  * seconds: realistic customers (1 to 4 contacts, secondaries pointing straight at the oldest
  * primary, created_at increasing with id, identifiers never shared between customers), pairs
  * of fresh customers for the merge workload, and a random sample of what is stored for the
- * lookup requests. Shapes are verified before anything is measured on them.
+ * lookup requests. Works on any database with the service's `contacts` columns (the minimal
+ * implementation's too).
  */
 import { sql } from "drizzle-orm";
 import type { Database } from "../lib/db/client.js";
 import { queryRows } from "../lib/db/query.js";
 
 /**
- * The customer shapes and their share, in percent. `e`/`p` name the customer's n-th email
- * or phone number; null means the contact has none. Contact 0 is the primary.
+ * The customer shapes and their share, in percent: one `eNpN` per contact, the customer's
+ * n-th email and phone number (a missing letter: the contact has none). Contact 0 is the primary.
  * - 1 contact: email and phone (35), email only (10), phone only (5);
  * - 2: a new email on the same phone (15), a new phone with the same email (10), an
  *   email-only customer who later gave a phone (5);
@@ -19,116 +20,51 @@ import { queryRows } from "../lib/db/query.js";
  * - 4: those plus a customer merged in later, linked by id only (8).
  */
 const SHAPES: { share: number; contacts: [e: number | null, p: number | null][] }[] = [
-  { share: 35, contacts: [[0, 0]] },
-  { share: 10, contacts: [[0, null]] },
-  { share: 5, contacts: [[null, 0]] },
-  {
-    share: 15,
-    contacts: [
-      [0, 0],
-      [1, 0],
-    ],
-  },
-  {
-    share: 10,
-    contacts: [
-      [0, 0],
-      [0, 1],
-    ],
-  },
-  {
-    share: 5,
-    contacts: [
-      [0, null],
-      [0, 0],
-    ],
-  },
-  {
-    share: 12,
-    contacts: [
-      [0, 0],
-      [1, 0],
-      [0, 1],
-    ],
-  },
-  {
-    share: 8,
-    contacts: [
-      [0, 0],
-      [1, 0],
-      [0, 1],
-      [2, 2],
-    ],
-  },
-];
+  [35, "e0p0"],
+  [10, "e0"],
+  [5, "p0"],
+  [15, "e0p0 e1p0"],
+  [10, "e0p0 e0p1"],
+  [5, "e0 e0p0"],
+  [12, "e0p0 e1p0 e0p1"],
+  [8, "e0p0 e1p0 e0p1 e2p2"],
+].map(([share, contacts]) => ({
+  share: Number(share),
+  contacts: String(contacts)
+    .split(" ")
+    .map((c): [number | null, number | null] => {
+      const number = (key: string) => (c.includes(key) ? Number(c[c.indexOf(key) + 1]) : null);
+      return [number("e"), number("p")];
+    }),
+}));
 
-const FIRST_NAMES = [
-  "olivia",
-  "liam",
-  "emma",
-  "noah",
-  "ava",
-  "oliver",
-  "sophia",
-  "elijah",
-  "mia",
-  "lucas",
-  "amelia",
-  "mateo",
-  "harper",
-  "levi",
-  "aria",
-  "ethan",
-  "chloe",
-  "arjun",
-  "yuki",
-  "fatima",
-];
-const LAST_NAMES = [
-  "smith",
-  "garcia",
-  "nguyen",
-  "mueller",
-  "rossi",
-  "kowalski",
-  "silva",
-  "tanaka",
-  "okafor",
-  "brown",
-  "patel",
-  "kim",
-  "johnson",
-  "haddad",
-  "novak",
-  "lopez",
-  "cohen",
-  "dubois",
-  "ivanova",
-  "murphy",
-];
-const MAIL_DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com"];
-const WORK_DOMAINS = ["acme.io", "globex.com", "initech.com", "umbrella.co", "hooli.xyz"];
-const OTHER_DOMAINS = ["proton.me", "gmx.de", "fastmail.com"];
+const FIRST_NAMES =
+  "olivia liam emma noah ava oliver sophia elijah mia lucas amelia mateo harper levi aria ethan chloe arjun yuki fatima".split(
+    " ",
+  );
+const LAST_NAMES =
+  "smith garcia nguyen mueller rossi kowalski silva tanaka okafor brown patel kim johnson haddad novak lopez cohen dubois ivanova murphy".split(
+    " ",
+  );
+const MAIL_DOMAINS = "gmail.com yahoo.com outlook.com icloud.com hotmail.com".split(" ");
+const WORK_DOMAINS = "acme.io globex.com initech.com umbrella.co hooli.xyz".split(" ");
+const OTHER_DOMAINS = "proton.me gmx.de fastmail.com".split(" ");
 
 const textArray = (values: readonly string[]) =>
   sql.raw(`array[${values.map((value) => `'${value}'`).join(",")}]::text[]`);
 
-/** What a preload wrote. */
-export interface PreloadSummary {
-  rows: number;
-  customers: number;
-  /** Customers by number of contacts: { "1": 500, "2": 300, ... }. */
-  customerSizes: Record<string, number>;
-  seconds: number;
-}
-
 /**
  * Empties `contacts` and fills it with exactly `rows` contacts in realistic customer shapes,
- * then VACUUM (ANALYZE)s it so the planner and the visibility map see the final table, as a
- * long-lived production table would. Ids are given explicitly in created_at order and the
+ * then, if `analyze`, VACUUM (ANALYZE)s it so the planner sees the final table; without it
+ * the planner keeps whatever it knew before, as on a table that grew with autovacuum behind.
+ * Ids are given explicitly in created_at order and the
  * identity sequence is moved past them, so the service's own inserts continue the series.
  */
-export async function preloadCustomers(db: Database, rows: number): Promise<PreloadSummary> {
+export async function preloadCustomers(
+  db: Database,
+  rows: number,
+  analyze: boolean,
+): Promise<number> {
   const started = performance.now();
   const shapeRows = SHAPES.flatMap((shape, index) =>
     shape.contacts.map(([e, p], j) => `(${index}, ${j}, ${e ?? "null"}, ${p ?? "null"})`),
@@ -197,54 +133,12 @@ export async function preloadCustomers(db: Database, rows: number): Promise<Prel
     }
     return events?.present === true;
   });
-  await db.execute(sql`vacuum (analyze) contacts`);
-  if (hasEvents) await db.execute(sql`vacuum (analyze) identity_events`);
+  if (analyze) {
+    await db.execute(sql`vacuum (analyze) contacts`);
+    if (hasEvents) await db.execute(sql`vacuum (analyze) identity_events`);
+  }
 
-  const sizes = await queryRows<{ size: number; customers: number }>(
-    db,
-    sql`select size, count(*)::int as customers
-          from (select coalesce(linked_id, id) as customer, count(*)::int as size
-                  from contacts group by 1) c
-         group by size order by size`,
-  );
-  const customerSizes = Object.fromEntries(sizes.map((row) => [String(row.size), row.customers]));
-  return {
-    rows,
-    customers: sizes.reduce((sum, row) => sum + row.customers, 0),
-    customerSizes,
-    seconds: (performance.now() - started) / 1000,
-  };
-}
-
-/** Shape rules that the invariants of lib/db/invariants.ts do not cover. */
-export interface ShapeReport {
-  /** Customers with more than 4 contacts. */
-  oversizedCustomers: number;
-  /** Contacts whose created_at is earlier than that of a contact with a smaller id. */
-  createdAtNotIncreasing: number;
-  /** Secondaries whose primary is not the customer's oldest contact, or chains. */
-  secondaryNotOnOldest: number;
-}
-
-/** Checks a freshly preloaded table against the shape rules; all zero means realistic. */
-export async function checkShapes(db: Database): Promise<ShapeReport> {
-  const [row] = await queryRows<ShapeReport>(
-    db,
-    sql`select
-      (select count(*) from (select 1 from contacts group by coalesce(linked_id, id)
-                              having count(*) > 4) big)::int as "oversizedCustomers",
-      (select count(*) from (select created_at < max(created_at) over (
-                                       order by id rows between unbounded preceding and 1 preceding)
-                                     as earlier
-                                from contacts) o where earlier)::int as "createdAtNotIncreasing",
-      (select count(*) from contacts s
-         left join contacts p on p.id = s.linked_id
-        where s.linked_id is not null
-          and (p.link_precedence is distinct from 'primary' or p.id > s.id))::int
-        as "secondaryNotOnOldest"`,
-  );
-  if (!row) throw new Error("shape query returned no row");
-  return row;
+  return (performance.now() - started) / 1000;
 }
 
 /** Two customers of one contact each; a request for `email` with `phoneNumber` joins them. */
@@ -261,10 +155,11 @@ let pairSerial = 0;
 /**
  * Inserts `count` pairs of fresh one-contact customers (all older halves first, so the
  * older customer stays primary after the merge) and returns one merge request per pair:
- * the older customer's email with the newer one's phone number. ANALYZEs afterwards.
+ * the older customer's email with the newer one's phone number.
  */
 export async function prepareMergePairs(db: Database, count: number): Promise<MergePair[]> {
   const pairs: MergePair[] = [];
+  if (count === 0) return pairs;
   for (let i = 0; i < count; i++) {
     const n = ++pairSerial;
     const first = FIRST_NAMES[n % FIRST_NAMES.length] ?? "alex";
@@ -287,7 +182,6 @@ export async function prepareMergePairs(db: Database, count: number): Promise<Me
     select u.row ->> 0, u.row ->> 1, 'primary', clock_timestamp(), clock_timestamp()
       from jsonb_array_elements(${JSON.stringify(rows)}::jsonb) with ordinality as u(row, n)
      order by u.n`);
-  await db.execute(sql`analyze contacts`);
   return pairs;
 }
 

@@ -1,408 +1,300 @@
 /**
- * Turns measured runs into the bench's two outputs: the text report (tables, then each
- * target with its measured figure and met/missed) and the JSON document written to
- * bench/results/latest.json. Pure functions of the results, so the report can be re-rendered
- * from a saved JSON file and reads the same every time.
+ * The bench's text report and the issue goals it is read against, as pure functions of the
+ * measured runs (also written to bench/results/latest.json).
  */
-import { availableParallelism, cpus, loadavg, release, totalmem, type } from "node:os";
-import type { InvariantReport } from "../lib/db/invariants.js";
-import type { StatementCount } from "./database.js";
 import type { LatencySummary } from "./load.js";
-import type { PreloadSummary } from "./preload.js";
+import { type ProfileSummary, renderProfile } from "./profile.js";
+import type { Implementation } from "./server.js";
 import type { WorkloadName } from "./workloads.js";
 
-/** One workload at one concurrency, measured. */
+/** One implementation, workload and concurrency, measured. */
 export interface RunRecord {
-  section: "matrix" | "scaling" | "latency";
+  section: "cost" | "flat" | "distance" | "profile";
+  implementation: Implementation;
   workload: WorkloadName;
   concurrency: number;
-  /** Delay the service's database bridge added per round trip. */
-  dbLatencyMs: number;
-  /** Contacts preloaded before this run's section (the size it is reported under). */
-  preloadRows: number;
+  /** Delay added to every database round trip (the distance section). */
+  distanceMs: number;
   /** Live contacts when the measured window began. */
-  tableRows: number;
+  rows: number;
   requests: number;
-  seconds: number;
   requestsPerSecond: number;
   latencyMs: LatencySummary;
+  /** Non-200s, transport failures and wrong answers. */
   errors: number;
-  wrongAnswers: number;
   problems: string[];
-  /** Merge pairs ran out before the time was up (the run is shorter). */
-  exhausted: boolean;
-  /** What the service logged for the measured requests: { merged: 1234 }. */
-  outcomes: Record<string, number>;
-  /** Median handler time the service itself logged (durationMs), in ms. */
-  handlerP50Ms: number;
-  statements?: StatementCount;
-  statementsPerRequest?: number;
-  invariants: InvariantReport;
-  violations: number;
+  /** The implementation's function: Δtotal_time / Δcalls in pg_stat_user_functions. */
+  dbMsPerCall: number;
+  /** CPU (user + system) of the implementation's processes per request. */
+  cpuMsPerRequest: number;
+  /** 1-minute load average when the window ended. */
+  load: number;
 }
 
-/** The machine the bench ran on. */
-export interface MachineInfo {
-  nproc: number;
-  cpuModel: string;
-  memoryGiB: number;
-  os: string;
-  node: string;
-  postgres: string;
-  loadAverageAtStart: number[];
-  /** Filled in when the run ends: other work on the machine shows up here. */
-  loadAverageAtEnd?: number[];
-}
-
-/** A stated target with its measured figure. */
-export interface TargetResult {
-  target: string;
-  measured: string;
-  status: "met" | "missed" | "not measured";
-}
-
-/** Everything a bench run produced: the content of latest.json. */
 export interface BenchResults {
   startedAt: string;
-  finishedAt: string;
   command: string;
-  mode: "quick" | "full";
-  machine: MachineInfo;
-  setup: {
-    database: string;
-    serverRole: string;
-    /** Commit of the service's code, and its uncommitted changes. */
-    code: string;
-    statementCounting: string;
-    service: string;
-    load: string;
-    notes: string[];
-  };
-  preloads: (PreloadSummary & { purpose: string })[];
+  machine: string;
+  commit: string;
+  loadAtStart: string;
+  loadAtEnd: string;
   runs: RunRecord[];
-  scaling: {
-    workload: WorkloadName;
-    small: number;
-    large: number;
-    p50Small: number;
-    p50Large: number;
-    ratio: number;
-  }[];
-  latencyModel?: {
-    dbLatencyMs: number;
-    rows: number;
-    /** A bare `select 1` through the service's driver and bridge, p50 at 0 and at dbLatencyMs. */
-    bareRoundTripMs: { base: number; withLatency: number };
-    /** What one round trip costs in this model: bareRoundTripMs.withLatency - base. */
-    roundTripCostMs: number;
-    comparison: {
-      workload: WorkloadName;
-      p50Base: number;
-      p50WithLatency: number;
-      /** (p50WithLatency - p50Base) / roundTripCostMs: about 1 for one round trip per request. */
-      roundTrips: number;
-    }[];
-  };
-  targets: TargetResult[];
-  invariantChecks: number;
   invariantViolations: number;
-  /** Every service start: its bridge delay and the newest migration applied. */
-  serviceStarts: { latencyMs: number; schema: string }[];
-  serviceStops: string[];
+  profile?: ProfileSummary & { file: string };
 }
 
-/** The 1, 5 and 15 minute load averages, rounded. */
-export const currentLoad = () => loadavg().map((value) => Math.round(value * 100) / 100);
-
-/** Reads the machine's description (PostgreSQL version from the caller). */
-export function machineInfo(postgres: string): MachineInfo {
-  return {
-    nproc: availableParallelism(),
-    cpuModel: cpus()[0]?.model.trim() ?? "unknown",
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    os: `${type()} ${release()}`,
-    node: process.version,
-    postgres,
-    loadAverageAtStart: currentLoad(),
-  };
+export interface Goal {
+  goal: string;
+  measured: string;
+  met: boolean;
 }
 
-const findRun = (
+const f = (value: number | undefined, digits = 2) =>
+  value !== undefined && Number.isFinite(value) ? value.toFixed(digits) : "-";
+const count = (value: number) => value.toLocaleString("en-US");
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+const find = (
+  runs: readonly RunRecord[],
+  section: RunRecord["section"],
+  implementation: Implementation,
+  workload: WorkloadName,
+  concurrency: number,
+  distanceMs = 0,
+) =>
+  runs.find(
+    (r) =>
+      r.section === section &&
+      r.implementation === implementation &&
+      r.workload === workload &&
+      r.concurrency === concurrency &&
+      r.distanceMs === distanceMs,
+  );
+
+/** ours ÷ minimal of one figure, for the same section, workload, concurrency and distance. */
+function compare(
   runs: readonly RunRecord[],
   section: RunRecord["section"],
   workload: WorkloadName,
-  predicate: (run: RunRecord) => boolean = () => true,
-) => runs.find((run) => run.section === section && run.workload === workload && predicate(run));
-
-const LATENCY_TARGET_MS = 8;
-const FLATNESS_TARGET = 1.2;
-
-/** Evaluates the issue's targets against the measured runs. */
-export function evaluateTargets(results: Omit<BenchResults, "targets">): TargetResult[] {
-  const targets: TargetResult[] = [];
-  const counted = results.runs.filter((run) => run.statementsPerRequest !== undefined);
-  if (counted.length === 0) {
-    targets.push({
-      target: "1 statement per request on every workload",
-      measured: "pg_stat_statements unavailable",
-      status: "not measured",
-    });
-  } else {
-    const perRequest = counted.map((run) => run.statementsPerRequest ?? 0);
-    const off = counted.filter((run) => run.statements?.total !== run.requests);
-    targets.push({
-      target: "1 statement per request on every workload",
-      measured:
-        `${fixed(Math.min(...perRequest), 3)}-${fixed(Math.max(...perRequest), 3)} over ` +
-        `${counted.length} runs` +
-        (off.length ? `; ${off.length} runs off: ${off.map(label).join(", ")}` : ""),
-      status: off.length === 0 ? "met" : "missed",
-    });
-  }
-
-  const lookup = results.scaling.find((row) => row.workload === "lookup");
-  targets.push(
-    lookup
-      ? {
-          target: `lookup p50 at ${count(lookup.large)} rows within ${FLATNESS_TARGET}x of ${count(lookup.small)}`,
-          measured: `${ms(lookup.p50Large)} vs ${ms(lookup.p50Small)} ms = ${fixed(lookup.ratio, 2)}x`,
-          status: lookup.ratio <= FLATNESS_TARGET ? "met" : "missed",
-        }
-      : { target: "lookup p50 flat in table size", measured: "-", status: "not measured" },
-  );
-
-  for (const workload of ["lookup", "mixed"] as const) {
-    const run = findRun(results.runs, "latency", workload);
-    targets.push(
-      run
-        ? {
-            target: `${workload} p50 under ${LATENCY_TARGET_MS} ms at concurrency 1, database ${run.dbLatencyMs} ms away`,
-            measured: `${ms(run.latencyMs.p50)} ms`,
-            status: run.latencyMs.p50 < LATENCY_TARGET_MS ? "met" : "missed",
-          }
-        : {
-            target: `${workload} p50 under ${LATENCY_TARGET_MS} ms at concurrency 1, database 5 ms away`,
-            measured: "latency model skipped (--db-latency 0)",
-            status: "not measured",
-          },
-    );
-  }
-
-  const at64 = results.runs.filter((run) => run.section === "matrix" && run.concurrency === 64);
-  const errors = at64.reduce((sum, run) => sum + run.errors + run.wrongAnswers, 0);
-  const violations = at64.reduce((sum, run) => sum + run.violations, 0);
-  const requests = at64.reduce((sum, run) => sum + run.requests, 0);
-  targets.push({
-    target: "zero errors at concurrency 64",
-    measured: `${errors} errors or wrong answers in ${count(requests)} requests (${at64.length} runs)`,
-    status: at64.length === 0 ? "not measured" : errors === 0 ? "met" : "missed",
-  });
-  targets.push({
-    target: "zero invariant violations at concurrency 64",
-    measured: `${violations} violations after ${at64.length} runs`,
-    status: at64.length === 0 ? "not measured" : violations === 0 ? "met" : "missed",
-  });
-  return targets;
+  concurrency: number,
+  figure: (run: RunRecord) => number,
+  distanceMs = 0,
+) {
+  const ours = find(runs, section, "ours", workload, concurrency, distanceMs);
+  const minimal = find(runs, section, "minimal", workload, concurrency, distanceMs);
+  if (!ours || !minimal) return undefined;
+  const [a, b] = [figure(ours), figure(minimal)];
+  return { ours: a, minimal: b, ratio: a / b, difference: a - b };
 }
 
-const label = (run: RunRecord) =>
-  `${run.section} ${run.workload} c${run.concurrency} (${run.statements?.total ?? "?"}/${run.requests})`;
-const fixed = (value: number, digits: number) =>
-  Number.isFinite(value) ? value.toFixed(digits) : "-";
-/** Milliseconds: 2 decimals below 10, 1 below 100, else whole. */
-const ms = (value: number) =>
-  !Number.isFinite(value)
-    ? "-"
-    : value < 10
-      ? value.toFixed(2)
-      : value < 100
-        ? value.toFixed(1)
-        : value.toFixed(0);
-const count = (value: number) => value.toLocaleString("en-US");
+const RATIO_GOALS: [WorkloadName, number][] = [
+  ["lookup", 0.8],
+  ["mixed", 0.8],
+  ["new", 0.6],
+];
+const DB_GOALS: [WorkloadName, number][] = [
+  ["lookup", 1.15],
+  ["new", 2],
+];
+const P50_MARGIN_MS = 1;
+const FLAT_GOAL = 1.3;
 
-function table(headers: string[], rows: string[][], alignLeft = 1): string {
-  const widths = headers.map((header, i) =>
-    Math.max(header.length, ...rows.map((row) => (row[i] ?? "").length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) =>
-        i < alignLeft ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0),
-      )
-      .join("  ")
-      .trimEnd();
-  return [line(headers), line(widths.map((width) => "-".repeat(width))), ...rows.map(line)].join(
-    "\n",
-  );
-}
-
-const outcomeText = (outcomes: Record<string, number>) =>
-  Object.entries(outcomes)
-    .map(([name, n]) => `${name} ${n}`)
-    .join(", ");
-
-function runRows(runs: readonly RunRecord[]): string[][] {
-  return runs.map((run) => [
-    run.workload,
-    String(run.concurrency),
-    count(run.tableRows),
-    count(Math.round(run.requestsPerSecond)),
-    ms(run.latencyMs.p50),
-    ms(run.latencyMs.p90),
-    ms(run.latencyMs.p99),
-    ms(run.latencyMs.max),
-    ms(run.handlerP50Ms),
-    ms(run.statements?.identifyMeanMs ?? Number.NaN),
-    String(run.errors + run.wrongAnswers),
-    run.statementsPerRequest === undefined ? "n/a" : fixed(run.statementsPerRequest, 3),
-    run.violations === 0 ? "ok" : `${run.violations} VIOLATIONS`,
-    outcomeText(run.outcomes) + (run.exhausted ? " (pairs ran out)" : ""),
-  ]);
+/** The goals of issues 13 and 11, each with its measured figure. */
+export function evaluateGoals(runs: readonly RunRecord[]): Goal[] {
+  const goals: Goal[] = [];
+  for (const [workload, floor] of RATIO_GOALS) {
+    const c = compare(runs, "cost", workload, 16, (r) => r.requestsPerSecond);
+    if (c)
+      goals.push({
+        goal: `${workload} throughput at c=16 >= ${floor}x minimal`,
+        measured: `${f(c.ratio)}x (${count(Math.round(c.ours))} vs ${count(Math.round(c.minimal))} req/s)`,
+        met: c.ratio >= floor,
+      });
+  }
+  for (const [workload, ceiling] of DB_GOALS) {
+    const c = compare(runs, "cost", workload, 1, (r) => r.dbMsPerCall);
+    if (c)
+      goals.push({
+        goal: `DB time per ${workload} call (c=1) <= ${ceiling}x minimal`,
+        measured: `${f(c.ratio)}x (${f(c.ours, 3)} vs ${f(c.minimal, 3)} ms)`,
+        met: c.ratio <= ceiling,
+      });
+  }
+  const distances = [
+    ...new Set(runs.filter((r) => r.section === "distance").map((r) => r.distanceMs)),
+  ];
+  const p50Checks: [RunRecord["section"], WorkloadName, number][] = [
+    ...(["lookup", "new", "secondary", "merge", "mixed"] as const).map(
+      (w): [RunRecord["section"], WorkloadName, number] => ["cost", w, 0],
+    ),
+    ...distances.flatMap((d) =>
+      (["lookup", "mixed"] as const).map((w): [RunRecord["section"], WorkloadName, number] => [
+        "distance",
+        w,
+        d,
+      ]),
+    ),
+  ];
+  for (const [section, workload, distance] of p50Checks) {
+    const c = compare(runs, section, workload, 1, (r) => r.latencyMs.p50, distance);
+    if (c)
+      goals.push({
+        goal: `${workload} c=1 p50 <= minimal + ${P50_MARGIN_MS} ms, ${section === "cost" ? "direct" : `${distance} ms away`}`,
+        measured: `+${f(c.difference)} ms (${f(c.ours)} vs ${f(c.minimal)})`,
+        met: c.difference <= P50_MARGIN_MS,
+      });
+  }
+  const flat = runs.filter((r) => r.section === "flat" && r.implementation === "ours");
+  const base = flat[0];
+  if (base && flat.length > 1) {
+    const worst = flat.reduce((a, b) => (b.latencyMs.p50 > a.latencyMs.p50 ? b : a));
+    const ratio = worst.latencyMs.p50 / base.latencyMs.p50;
+    goals.push({
+      goal: `lookup c=1 p50 without ANALYZE <= ${FLAT_GOAL}x the near-empty table's`,
+      measured: `worst ${f(ratio)}x (${f(worst.latencyMs.p50)} ms at ${count(worst.rows)} rows vs ${f(base.latencyMs.p50)} at ${count(base.rows)})`,
+      met: ratio <= FLAT_GOAL,
+    });
+  }
+  return goals;
 }
 
 const RUN_HEADERS = [
   "workload",
-  "conc",
+  "c",
+  "impl",
   "rows",
   "req/s",
-  "p50 ms",
-  "p90 ms",
-  "p99 ms",
-  "max ms",
-  "svc p50",
-  "db mean",
+  "p50",
+  "p99",
+  "DB ms/call",
+  "CPU ms/req",
   "errors",
-  "stmt/req",
-  "invariants",
-  "outcomes (service log)",
+  "load",
+];
+const runRow = (r: RunRecord) => [
+  r.workload,
+  String(r.concurrency),
+  r.implementation,
+  count(r.rows),
+  count(Math.round(r.requestsPerSecond)),
+  f(r.latencyMs.p50),
+  f(r.latencyMs.p99),
+  f(r.dbMsPerCall, 3),
+  f(r.cpuMsPerRequest, 3),
+  String(r.errors),
+  f(r.load),
 ];
 
-/** Renders the text report. */
 export function renderReport(results: BenchResults): string {
-  const m = results.machine;
-  const out: string[] = [];
-  out.push(`identify benchmark (${results.mode}) ${results.startedAt}`);
-  out.push(`command:  ${results.command}`);
-  out.push(
-    `machine:  nproc ${m.nproc}, ${m.cpuModel}, ${m.memoryGiB} GiB RAM, ${m.os}, ` +
-      `Node ${m.node}, PostgreSQL ${m.postgres}; load average ${m.loadAverageAtStart.join(" ")} ` +
-      `at start, ${m.loadAverageAtEnd?.join(" ") ?? "-"} at end`,
-  );
-  out.push(`code:     ${results.setup.code}`);
-  const schemas = [...new Set(results.serviceStarts.map((start) => start.schema))];
-  out.push(
-    `schema:   ${schemas.join(" / ")}` +
-      (schemas.length > 1 ? " (CHANGED between service starts: runs are not comparable)" : ""),
-  );
-  out.push(`database: ${results.setup.database}`);
-  out.push(`service:  ${results.setup.service}`);
-  out.push(`load:     ${results.setup.load}`);
-  out.push(`stmts:    ${results.setup.statementCounting}`);
-  for (const note of results.setup.notes) out.push(`note:     ${note}`);
-  for (const preload of results.preloads) {
-    const sizes = Object.entries(preload.customerSizes)
-      .map(([size, n]) => `${size}:${count(n)}`)
-      .join(" ");
-    out.push(
-      `preload:  ${count(preload.rows)} contacts, ${count(preload.customers)} customers ` +
-        `(by contacts ${sizes}) in ${preload.seconds.toFixed(1)} s, for ${preload.purpose}`,
-    );
-  }
+  const { runs } = results;
+  const out = [
+    `identify benchmark ${results.startedAt}: ${results.command}`,
+    `machine: ${results.machine}`,
+    `commit:  ${results.commit}; load average ${results.loadAtStart} at start, ${results.loadAtEnd} at end`,
+  ];
+  const section = (name: RunRecord["section"]) => runs.filter((r) => r.section === name);
 
-  const matrix = results.runs.filter((run) => run.section === "matrix");
-  if (matrix.length) {
-    out.push("", "Workloads (the table grows as the writing workloads run)");
-    out.push(table(RUN_HEADERS, runRows(matrix)));
-  }
-
-  const scaling = results.runs.filter((run) => run.section === "scaling");
-  if (scaling.length) {
+  const cost = section("cost");
+  if (cost.length) {
     out.push(
       "",
-      "Scaling: every workload at concurrency 1 on a freshly preloaded table of each size",
+      "Cost per workload, ours vs minimal (fresh databases, ANALYZEd before each workload)",
     );
-    out.push(table(RUN_HEADERS, runRows(scaling)));
+    out.push(table(RUN_HEADERS, cost.map(runRow)));
+    const workloads = [...new Set(cost.map((r) => r.workload))];
     out.push(
       "",
-      table(
-        ["workload", "p50 small (ms)", "p50 large (ms)", "large/small"],
-        results.scaling.map((row) => [
-          `${row.workload} (${count(row.small)} vs ${count(row.large)} rows)`,
-          ms(row.p50Small),
-          ms(row.p50Large),
-          `${fixed(row.ratio, 2)}x`,
-        ]),
-      ),
-    );
-  }
-
-  const latency = results.runs.filter((run) => run.section === "latency");
-  if (latency.length && results.latencyModel) {
-    const model = results.latencyModel;
-    out.push(
-      "",
-      `Latency model: the service's database ${model.dbLatencyMs} ms away (added by the ` +
-        `WebSocket proxy its Neon driver goes through), concurrency 1, ~${count(model.rows)} rows`,
-    );
-    out.push(table(RUN_HEADERS, runRows(latency)));
-    out.push(
-      "",
-      `One round trip in this model: a bare select 1 through the same driver and bridge takes ` +
-        `${ms(model.bareRoundTripMs.base)} ms at 0 ms and ${ms(model.bareRoundTripMs.withLatency)} ms ` +
-        `at ${model.dbLatencyMs} ms (p50), so a round trip adds ${ms(model.roundTripCostMs)} ms.`,
       table(
         [
-          "workload",
-          "p50 at 0 ms",
-          `p50 at ${model.dbLatencyMs} ms`,
-          "added ms",
-          `round trips (added / ${ms(model.roundTripCostMs)} ms)`,
+          "ours / minimal",
+          "req/s c=16",
+          "DB/call c=16",
+          "DB/call c=1",
+          "CPU/req c=16",
+          "c=1 p50 +ms",
         ],
-        model.comparison.map((row) => [
-          row.workload,
-          ms(row.p50Base),
-          ms(row.p50WithLatency),
-          ms(row.p50WithLatency - row.p50Base),
-          fixed(row.roundTrips, 2),
+        workloads.map((w) => [
+          w,
+          `${f(compare(runs, "cost", w, 16, (r) => r.requestsPerSecond)?.ratio)}x`,
+          `${f(compare(runs, "cost", w, 16, (r) => r.dbMsPerCall)?.ratio)}x`,
+          `${f(compare(runs, "cost", w, 1, (r) => r.dbMsPerCall)?.ratio)}x`,
+          `${f(compare(runs, "cost", w, 16, (r) => r.cpuMsPerRequest)?.ratio)}x`,
+          f(compare(runs, "cost", w, 1, (r) => r.latencyMs.p50)?.difference),
         ]),
       ),
     );
   }
-
-  const problems = results.runs.flatMap((run) =>
-    run.problems.map((problem) => `${run.section} ${run.workload} c${run.concurrency}: ${problem}`),
-  );
-  const others = results.runs.flatMap((run) =>
-    (run.statements?.others ?? []).map(
-      (other) =>
-        `${run.section} ${run.workload} c${run.concurrency}: ${other.calls} x ${other.query}`,
-    ),
+  const flat = section("flat");
+  if (flat.length) {
+    out.push(
+      "",
+      "Flat in table size: lookups at c=1, preloaded with plain INSERTs, never ANALYZEd",
+    );
+    out.push(table(RUN_HEADERS, flat.map(runRow)));
+  }
+  const distance = section("distance");
+  if (distance.length) {
+    out.push("", "Distance: c=1, every database round trip delayed by a TCP proxy");
+    out.push(
+      table(
+        ["workload", "away ms", "ours p50", "minimal p50", "difference", "ours DB ms/call", "load"],
+        distance
+          .filter((r) => r.implementation === "ours")
+          .map((r) => {
+            const c = compare(
+              runs,
+              "distance",
+              r.workload,
+              1,
+              (x) => x.latencyMs.p50,
+              r.distanceMs,
+            );
+            return [
+              r.workload,
+              String(r.distanceMs),
+              f(c?.ours),
+              f(c?.minimal),
+              f(c?.difference),
+              f(r.dbMsPerCall, 3),
+              f(r.load),
+            ];
+          }),
+      ),
+    );
+  }
+  if (results.profile) {
+    const p = results.profile;
+    out.push("", `Profile of the service (${results.profile.file})`);
+    out.push(table(RUN_HEADERS, section("profile").map(runRow)));
+    out.push(renderProfile(p));
+  }
+  const problems = runs.flatMap((r) =>
+    r.problems.map((p) => `${r.section} ${r.implementation} ${r.workload} c${r.concurrency}: ${p}`),
   );
   if (problems.length)
-    out.push("", "Problems seen (first few per run):", ...problems.map((p) => `  ${p}`));
-  if (others.length)
-    out.push("", "Statements other than identify_contact:", ...others.map((o) => `  ${o}`));
-
-  out.push("", "Targets");
-  out.push(
-    table(
-      ["target", "measured", "status"],
-      results.targets.map((t) => [
-        t.target,
-        t.measured,
-        t.status === "missed" ? "MISSED" : t.status,
-      ]),
-      2,
-    ),
-  );
+    out.push("", "Problems (first few per run):", ...problems.map((p) => `  ${p}`));
+  const goals = evaluateGoals(runs);
+  if (goals.length) {
+    out.push("", "Goals (issues 11 and 13)");
+    out.push(
+      table(
+        ["goal", "measured", "status"],
+        goals.map((g) => [g.goal, g.measured, g.met ? "met" : "MISSED"]),
+      ),
+    );
+  }
   out.push(
     "",
-    "Invariants (lib/db/invariants.ts: primary not oldest, secondary not on a live primary, " +
-      "identifier in two customers, duplicate rows): checked after every preload and every run " +
-      `(${results.invariantChecks} checks), ${results.invariantViolations} violations` +
-      (results.invariantViolations ? " -> FAIL (exit 1)" : "."),
+    `Invariant violations in the service's database after each section: ${results.invariantViolations}`,
   );
-  for (const stop of results.serviceStops) out.push(`Shutdown: ${stop}`);
-  out.push(`Finished ${results.finishedAt}`);
   return out.join("\n");
 }

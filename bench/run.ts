@@ -1,272 +1,264 @@
 /**
- * `npm run bench`: the entry point. Creates a fresh bench database, starts the real service
- * (`npm start`, its own process) on it, and drives it over HTTP with closed-loop load:
- * the workload matrix at concurrency 1, 16 and 64, every workload at two table sizes, and
- * the same again with the database a few milliseconds away. Counts the service's statements
- * with pg_stat_statements and checks the invariants after every run. Prints the report,
- * writes bench/results/latest.json, and exits non-zero on any invariant violation.
+ * `npm run bench`: drives the real service (`npm start`, its own process) and a minimal
+ * correct implementation (minimal/) side by side, each on a fresh database, with the same
+ * closed-loop HTTP load, and reports where each request's cost goes: throughput and latency,
+ * database time per call (pg_stat_user_functions) and Node CPU per request (/proc of the
+ * server's processes). Sections: cost (every workload at c=16 and c=1), flat (lookups at
+ * growing table sizes with no ANALYZE), distance (c=1 with the database 5 and 10 ms away),
+ * and --profile (a CPU profile of the service). Prints the report, writes
+ * bench/results/latest.json; exits 1 on an invariant violation or an aborted run.
  */
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
-import { readConfig } from "../lib/config.js";
+import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { sql } from "drizzle-orm";
 import { checkInvariants, violationCount } from "../lib/db/invariants.js";
-import { guardrailsFrom } from "../lib/guardrails.js";
-import { type NeonWsProxy, startNeonWsProxy } from "../scripts/neon-ws-proxy.js";
+import { queryRows } from "../lib/db/query.js";
 import {
   type BenchDatabase,
   createBenchDatabase,
   message,
-  type StatementCounter,
-  statementCounter,
+  openBenchConnection,
+  withDatabase,
 } from "./database.js";
-import { runClosedLoop, summarize } from "./load.js";
-import { BENCH_GUARDRAILS, type BenchOptions, readOptions, USAGE } from "./options.js";
-import {
-  checkShapes,
-  countContacts,
-  type PreloadSummary,
-  preloadCustomers,
-  prepareMergePairs,
-  sampleContacts,
-} from "./preload.js";
-import { probeRoundTrip } from "./probe.js";
-import { describeCode, schemaTag } from "./provenance.js";
-import {
-  type BenchResults,
-  currentLoad,
-  evaluateTargets,
-  machineInfo,
-  type RunRecord,
-  renderReport,
-} from "./report.js";
-import { type ServiceProcess, startService } from "./server.js";
-import {
-  MERGE_SHARE,
-  requestSource,
-  WORKLOAD_DESCRIPTIONS,
-  WORKLOADS,
-  type WorkloadName,
-} from "./workloads.js";
+import { type DelayProxy, startDelayProxy } from "./delay-proxy.js";
+import { type RequestSource, runClosedLoop, summarize } from "./load.js";
+import { type BenchOptions, readOptions, USAGE } from "./options.js";
+import { countContacts, preloadCustomers, prepareMergePairs, sampleContacts } from "./preload.js";
+import { readProfile, summarizeProfile } from "./profile.js";
+import { type BenchResults, type RunRecord, renderReport } from "./report.js";
+import { type Implementation, type ServiceProcess, startService } from "./server.js";
+import { MERGE_SHARE, requestSource, WORKLOADS, type WorkloadName } from "./workloads.js";
 
-/** Stored contacts drawn for lookup and secondary requests, per run. */
+const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
+/** Contacts preloaded before the cost and distance sections. */
+const PRELOAD_ROWS = 10_000;
+/** Table sizes of the flat section: near-empty first. */
+const FLAT_ROWS = [100, 5_000, 20_000, 60_000, 200_000];
+const DISTANCES_MS = [0, 5, 10];
 const SAMPLE_SIZE = 20_000;
-/** Concurrency of the warm-up that follows every service (re)start. */
-const SERVICE_WARMUP_CONCURRENCY = 16;
+/** The service runs with API keys on, as a public deployment must; the minimal one ignores it. */
+const API_KEY = randomBytes(24).toString("hex");
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
+const load1 = () => Math.round((loadavg()[0] ?? 0) * 100) / 100;
+const loadText = () =>
+  loadavg()
+    .map((v) => v.toFixed(2))
+    .join(" ");
 
-/** State shared by the phases of one bench run. */
+/** One implementation under test: its database, its server, and the proxy in between. */
+interface Side {
+  implementation: Implementation;
+  database: BenchDatabase;
+  service: ServiceProcess;
+  /** The next run first warms the new process's JIT. */
+  fresh: boolean;
+}
+
 class Bench {
   readonly runs: RunRecord[] = [];
-  readonly preloads: BenchResults["preloads"] = [];
-  readonly serviceStops: string[] = [];
-  /** Each service start and the schema its migrations left. */
-  readonly serviceStarts: BenchResults["serviceStarts"] = [];
-  invariantChecks = 0;
   invariantViolations = 0;
-  /** Size of the latest preload: the table size a run is reported under. */
-  preloadRows = 0;
-  /** Best requests/s seen per concurrency: sizes the merge pairs a run will need. */
-  readonly #throughput = new Map<number, number>();
-  service: ServiceProcess | undefined;
-  /** The WebSocket proxy the current service reaches PostgreSQL through. */
-  #proxy: NeonWsProxy | undefined;
-  /** Set on every (re)start: the next run first warms the new process's JIT. */
-  #freshService = false;
-  /** The API key the service is started with and every request presents. */
-  readonly apiKey = randomBytes(24).toString("hex");
+  #sides: Side[] = [];
+  /** Best requests/s per implementation and concurrency: sizes the merge pairs a run needs. */
+  readonly #throughput = new Map<string, number>();
 
-  constructor(
-    readonly options: BenchOptions,
-    readonly database: BenchDatabase,
-    readonly statements: StatementCounter,
-  ) {}
+  constructor(readonly options: BenchOptions) {}
 
-  get db() {
-    return this.database.connection.db;
+  /** Fresh databases and servers for both implementations (or those given). */
+  async start(
+    implementations: Implementation[],
+    proxy?: DelayProxy,
+    nodeFlags?: string[],
+  ): Promise<Side[]> {
+    await this.stop();
+    for (const implementation of implementations) {
+      progress(`starting ${implementation} on a fresh database`);
+      const database = await createBenchDatabase(this.options.adminUrl, implementation);
+      const url = proxy
+        ? withDatabase(this.options.adminUrl, database.name, proxy.port)
+        : database.url;
+      const service = await startService(implementation, url, { API_KEYS: API_KEY }, nodeFlags);
+      this.#sides.push({ implementation, database, service, fresh: true });
+    }
+    return this.#sides;
   }
 
-  /** (Re)starts the service with the given bridge latency. */
-  async startService(latencyMs: number): Promise<ServiceProcess> {
-    await this.stopService();
-    progress(
-      `starting the service (npm start, Neon driver through a proxy adding ${latencyMs} ms)`,
-    );
-    const { host } = new URL(this.database.serverUrl);
-    this.#proxy = await startNeonWsProxy({
-      allow: [host.includes(":") ? host : `${host}:5432`],
-      latencyMs,
-    });
-    this.service = await startService({
-      databaseUrl: this.database.serverUrl,
-      neonWsProxy: this.#proxy.url,
-      apiKey: this.apiKey,
-      ...(this.options.guardrails ? { guardrails: BENCH_GUARDRAILS } : {}),
-    });
-    this.#freshService = true;
-    this.serviceStarts.push({ latencyMs, schema: await schemaTag(this.db) });
-    return this.service;
+  /** Stops the servers; checks the service's invariants before dropping its database. */
+  async stop(): Promise<void> {
+    for (const side of this.#sides.splice(0)) {
+      await side.service.stop();
+      if (side.implementation === "ours") {
+        // The check reads whole tables: without statistics (the flat section) it takes minutes.
+        await side.database.connection.db.execute(sql`analyze contacts`);
+        const violations = violationCount(await checkInvariants(side.database.connection.db));
+        if (violations) progress(`INVARIANT VIOLATIONS: ${violations}`);
+        this.invariantViolations += violations;
+      }
+      await side.database.drop();
+    }
   }
 
-  async stopService(): Promise<void> {
-    const service = this.service;
-    this.service = undefined;
-    if (service) this.serviceStops.push(await service.stop());
-    await this.#proxy?.close();
-    this.#proxy = undefined;
-  }
-
-  /** Counts invariant violations; any makes the whole bench fail. */
-  async checkInvariants() {
-    // Junk values may sit in many customers by design: check with the service's settings.
-    const report = await checkInvariants(
-      this.db,
-      this.options.guardrails ? guardrailsFrom(readConfig({ ...BENCH_GUARDRAILS })) : {},
-    );
-    const violations = violationCount(report);
-    this.invariantChecks++;
-    this.invariantViolations += violations;
-    return { report, violations };
-  }
-
-  /** Preloads `rows` contacts and refuses to go on if they are not realistic and consistent. */
-  async preload(rows: number, purpose: string): Promise<PreloadSummary> {
-    progress(`preloading ${rows.toLocaleString("en-US")} contacts (${purpose})`);
-    const summary = await preloadCustomers(this.db, rows);
-    const shapes = await checkShapes(this.db);
-    const { report, violations } = await this.checkInvariants();
-    const badShapes = Object.entries(shapes).filter(([, n]) => n > 0);
-    if (violations > 0 || badShapes.length > 0) {
-      throw new Error(
-        `preloaded data is not consistent: ${JSON.stringify({ ...report, ...shapes })}`,
+  async preload(sides: Side[], rows: number, analyze: boolean): Promise<void> {
+    for (const side of sides) {
+      const seconds = await preloadCustomers(side.database.connection.db, rows, analyze);
+      progress(
+        `  ${side.implementation}: ${rows.toLocaleString("en-US")} contacts in ${seconds.toFixed(1)} s${analyze ? ", analyzed" : ", NOT analyzed"}`,
       );
     }
-    progress(
-      `  ${summary.customers.toLocaleString("en-US")} customers in ${summary.seconds.toFixed(1)} s; shapes and invariants ok`,
-    );
-    this.preloads.push({ ...summary, purpose });
-    this.preloadRows = rows;
-    return summary;
   }
 
-  #pairsFor(workload: WorkloadName, concurrency: number): number {
-    const share = MERGE_SHARE[workload];
-    if (share === 0) return 0;
-    const known = this.#throughput.get(concurrency) ?? Math.max(0, ...this.#throughput.values());
-    const rps = known || 2_000;
+  #pairsFor(side: Side, workload: WorkloadName, concurrency: number): number {
+    if (MERGE_SHARE[workload] === 0) return 0;
+    const rps = this.#throughput.get(`${side.implementation} ${concurrency}`) ?? 2_000;
     const seconds = (this.options.warmupMs + this.options.durationMs) / 1000;
-    return Math.ceil(rps * seconds * share * 1.5) + 50;
+    return Math.ceil(rps * seconds * MERGE_SHARE[workload] * 1.5) + 50;
   }
 
-  /** Warms up, then measures one workload at one concurrency, then checks invariants. */
+  /** Warms up, then measures one workload at one concurrency on one side. */
   async measure(
     section: RunRecord["section"],
+    side: Side,
     workload: WorkloadName,
     concurrency: number,
-    dbLatencyMs: number,
+    { analyze = false, distanceMs = 0 } = {},
   ): Promise<RunRecord> {
-    const service = this.service;
-    if (!service) throw new Error("the service is not running");
-    const sample = await sampleContacts(this.db, SAMPLE_SIZE);
-    const pairs = await prepareMergePairs(this.db, this.#pairsFor(workload, concurrency));
-    const seed = this.runs.length + 1;
-    const source = requestSource(workload, { sample, pairs }, seed);
-
-    service.outcomes.begin();
-    let warmed = 0;
-    if (this.#freshService) {
-      // A new process runs cold (V8 compiles hot code after thousands of calls); lookups at
-      // concurrency 16 get enough requests through even with the database far away.
-      this.#freshService = false;
-      const jit = await runClosedLoop({
+    const { database, service } = side;
+    const db = database.connection.db;
+    const sample = await sampleContacts(db, SAMPLE_SIZE);
+    const pairs = await prepareMergePairs(db, this.#pairsFor(side, workload, concurrency));
+    if (analyze) await db.execute(sql`analyze contacts`);
+    const loop = (c: number, durationMs: number, source: RequestSource) =>
+      runClosedLoop({
         origin: service.origin,
-        apiKey: this.apiKey,
-        concurrency: SERVICE_WARMUP_CONCURRENCY,
-        durationMs: this.options.serviceWarmupMs,
-        source: requestSource("lookup", { sample, pairs: [] }, 0),
+        apiKey: API_KEY,
+        concurrency: c,
+        durationMs,
+        source,
       });
-      warmed = jit.requests;
+    if (side.fresh) {
+      side.fresh = false;
+      await loop(
+        16,
+        this.options.serviceWarmupMs,
+        requestSource("lookup", { sample, pairs: [] }, 0),
+      );
     }
-    const warm = await runClosedLoop({
-      origin: service.origin,
-      apiKey: this.apiKey,
-      concurrency,
-      durationMs: this.options.warmupMs,
-      source,
-    });
-    await service.outcomes.settle(warmed + warm.requests);
-    const tableRows = await countContacts(this.db);
+    const source = requestSource(workload, { sample, pairs }, this.runs.length + 1);
+    await loop(concurrency, this.options.warmupMs, source);
+    const rows = await countContacts(db);
 
-    await this.statements.reset();
-    service.outcomes.begin();
-    const result = await runClosedLoop({
-      origin: service.origin,
-      apiKey: this.apiKey,
-      concurrency,
-      durationMs: this.options.durationMs,
-      source,
-    });
-    const { outcomes, handlerP50Ms } = await service.outcomes.settle(result.requests);
-    const statements = await this.statements.read();
-    const { report, violations } = await this.checkInvariants();
+    const before = await database.functionTime();
+    const cpuBefore = service.cpuSeconds();
+    const result = await loop(concurrency, this.options.durationMs, source);
+    const cpuAfter = service.cpuSeconds();
+    const after = await database.functionTime();
 
-    const seconds = result.elapsedMs / 1000;
     const record: RunRecord = {
       section,
+      implementation: side.implementation,
       workload,
       concurrency,
-      dbLatencyMs,
-      preloadRows: this.preloadRows,
-      tableRows,
+      distanceMs,
+      rows,
       requests: result.requests,
-      seconds,
-      requestsPerSecond: result.requests / seconds,
+      requestsPerSecond: result.requests / (result.elapsedMs / 1000),
       latencyMs: summarize(result.latenciesMs),
-      errors: result.errors,
-      wrongAnswers: result.wrongAnswers,
-      problems: result.problems,
-      exhausted: result.exhausted || warm.exhausted,
-      outcomes,
-      handlerP50Ms,
-      invariants: report,
-      violations,
-      ...(statements && {
-        statements,
-        statementsPerRequest: result.requests ? statements.total / result.requests : Number.NaN,
-      }),
+      errors: result.errors + result.wrongAnswers,
+      problems: result.problems.concat(result.exhausted ? ["merge pairs ran out"] : []),
+      dbMsPerCall: (after.ms - before.ms) / (after.calls - before.calls),
+      cpuMsPerRequest: ((cpuAfter - cpuBefore) * 1000) / result.requests,
+      load: load1(),
     };
-    if (dbLatencyMs === 0) {
-      this.#throughput.set(
-        concurrency,
-        Math.max(this.#throughput.get(concurrency) ?? 0, record.requestsPerSecond),
-      );
+    const key = `${side.implementation} ${concurrency}`;
+    if (distanceMs === 0) {
+      this.#throughput.set(key, Math.max(this.#throughput.get(key) ?? 0, record.requestsPerSecond));
     }
     this.runs.push(record);
     progress(
-      `  ${section} ${workload.padEnd(9)} c${String(concurrency).padEnd(3)} ` +
-        `${Math.round(record.requestsPerSecond).toString().padStart(6)} req/s  ` +
-        `p50 ${record.latencyMs.p50.toFixed(2)} ms  p99 ${record.latencyMs.p99.toFixed(2)} ms  ` +
-        `errors ${record.errors + record.wrongAnswers}  ` +
-        `stmt/req ${record.statementsPerRequest?.toFixed(3) ?? "n/a"}  violations ${violations}`,
+      `  ${section} ${side.implementation.padEnd(7)} ${workload.padEnd(9)} c${String(concurrency).padEnd(3)}` +
+        `${distanceMs ? ` ${distanceMs} ms away` : ""} ${Math.round(record.requestsPerSecond)} req/s  ` +
+        `p50 ${record.latencyMs.p50.toFixed(2)} ms  DB ${record.dbMsPerCall.toFixed(3)} ms/call  ` +
+        `CPU ${record.cpuMsPerRequest.toFixed(3)} ms/req  errors ${record.errors}  load ${record.load}`,
     );
     return record;
   }
+
+  /** Runs `measure` on every side, alternating which goes first. */
+  async both(sides: Side[], turn: number, run: (side: Side) => Promise<unknown>) {
+    const order = turn % 2 === 0 ? sides : [...sides].reverse();
+    for (const side of order) await run(side);
+  }
 }
 
-/** p50 of the first run of a section and workload (on a given preload size). */
-function p50Of(
-  runs: readonly RunRecord[],
-  section: RunRecord["section"],
-  workload: WorkloadName,
-  preloadRows?: number,
-): number | undefined {
-  return runs.find(
-    (run) =>
-      run.section === section &&
-      run.workload === workload &&
-      (preloadRows === undefined || run.preloadRows === preloadRows),
-  )?.latencyMs.p50;
+async function cost(bench: Bench) {
+  const sides = await bench.start(["ours", "minimal"]);
+  await bench.preload(sides, PRELOAD_ROWS, true);
+  let turn = 0;
+  for (const workload of WORKLOADS) {
+    for (const concurrency of [16, 1]) {
+      await bench.both(sides, turn++, (side) =>
+        bench.measure("cost", side, workload, concurrency, { analyze: true }),
+      );
+    }
+  }
+}
+
+async function flat(bench: Bench) {
+  const sides = await bench.start(["ours", "minimal"]);
+  let turn = 0;
+  for (const rows of FLAT_ROWS) {
+    await bench.preload(sides, rows, false);
+    await bench.both(sides, turn++, (side) => bench.measure("flat", side, "lookup", 1));
+  }
+}
+
+async function distance(bench: Bench) {
+  const { hostname, port } = new URL(bench.options.adminUrl);
+  const proxy = await startDelayProxy(hostname, Number(port || 5432));
+  try {
+    const sides = await bench.start(["ours", "minimal"], proxy);
+    await bench.preload(sides, PRELOAD_ROWS, true);
+    let turn = 0;
+    for (const distanceMs of DISTANCES_MS) {
+      proxy.delayMs = distanceMs;
+      for (const workload of ["lookup", "mixed"] as const) {
+        await bench.both(sides, turn++, (side) =>
+          bench.measure("distance", side, workload, 1, { distanceMs }),
+        );
+      }
+    }
+    await bench.stop();
+  } finally {
+    await proxy.close();
+  }
+}
+
+/** Profiles the service under lookups at c=16; summarizes the measured window. */
+async function profile(bench: Bench): Promise<NonNullable<BenchResults["profile"]>> {
+  const dir = join(RESULTS, "profile");
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const [side] = await bench.start(["ours"], undefined, ["--cpu-prof", `--cpu-prof-dir=${dir}`]);
+  if (!side) throw new Error("no service");
+  await bench.preload([side], PRELOAD_ROWS, true);
+  await bench.measure("profile", side, "lookup", 16);
+  const stopping = performance.now();
+  await side.service.stop();
+  const beforeEndMs = performance.now() - stopping;
+  const files = await Promise.all(
+    (await readdir(dir)).map(async (name) => ({
+      path: join(dir, name),
+      size: (await stat(join(dir, name))).size,
+    })),
+  );
+  const largest = files.sort((a, b) => b.size - a.size)[0];
+  if (!largest) throw new Error("the service wrote no CPU profile");
+  const window = { lengthMs: bench.options.durationMs, beforeEndMs };
+  return { ...summarizeProfile(readProfile(largest.path), window), file: largest.path };
 }
 
 async function main(): Promise<number> {
@@ -274,159 +266,67 @@ async function main(): Promise<number> {
   try {
     options = readOptions(process.argv.slice(2), process.env);
   } catch (error) {
-    console.error(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    console.error(`${message(error)}\n\n${USAGE}`);
     return 2;
   }
   if (!options) {
     console.log(USAGE);
     return 0;
   }
+  const bench = new Bench(options);
   const startedAt = new Date().toISOString();
-  const machineAtStart = machineInfo("");
-  const code = describeCode();
-  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
-
-  progress(`creating database ${options.databaseName} via ${redact(options.adminUrl)}`);
-  const database = await createBenchDatabase(options.adminUrl, options.databaseName);
-  let bench: Bench | undefined;
-  let aborted: unknown;
-  const onSignal = () => {
-    progress("interrupted: stopping the service and dropping the bench database");
-    void (async () => {
-      await bench?.stopService().catch(() => {});
-      await database.dispose(options.keepDatabase).catch(() => {});
-      process.exit(130);
-    })();
-  };
+  const loadAtStart = loadText();
+  // Read now: the servers run the working tree as it is when they start.
+  const git = (...args: string[]) => execFileSync("git", args, { encoding: "utf8" }).trim();
+  const dirty = git("status", "--porcelain", "--", "lib", "drizzle", "scripts", "api").length > 0;
+  const commit = `${git("rev-parse", "--short", "HEAD")}${dirty ? " + uncommitted changes to the service" : ""}`;
+  const onSignal = () => void bench.stop().finally(() => process.exit(130));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
 
-  const [small, large] = options.scalingRows;
-  let latencyModel: BenchResults["latencyModel"];
-  let statementNote = "";
+  let aborted: unknown;
+  let profileSummary: BenchResults["profile"];
   try {
-    const statements = await statementCounter(database);
-    statementNote = statements.note;
-    bench = new Bench(options, database, statements);
-    // The service migrates the fresh database itself, as `npm start` always does.
-    await bench.startService(0);
-
-    await bench.preload(options.matrixRows, "the workload matrix");
-    for (const workload of WORKLOADS) {
-      for (const concurrency of options.concurrencies) {
-        await bench.measure("matrix", workload, concurrency, 0);
-      }
-    }
-
-    for (const rows of [small, large]) {
-      await bench.preload(rows, `scaling at ${rows.toLocaleString("en-US")} rows`);
-      for (const workload of WORKLOADS) await bench.measure("scaling", workload, 1, 0);
-    }
-
-    if (options.dbLatencyMs > 0) {
-      progress(`calibrating one round trip at 0 and ${options.dbLatencyMs} ms (select 1)`);
-      const bare = await probeRoundTrip(database.serverUrl, 0);
-      const far = await probeRoundTrip(database.serverUrl, options.dbLatencyMs);
-      const roundTripCostMs = far.p50Ms - bare.p50Ms;
-      await bench.startService(options.dbLatencyMs);
-      for (const workload of WORKLOADS) {
-        await bench.measure("latency", workload, 1, options.dbLatencyMs);
-      }
-      latencyModel = {
-        dbLatencyMs: options.dbLatencyMs,
-        rows: large,
-        bareRoundTripMs: { base: bare.p50Ms, withLatency: far.p50Ms },
-        roundTripCostMs,
-        comparison: WORKLOADS.map((workload) => {
-          const base = p50Of(bench?.runs ?? [], "scaling", workload, large) ?? Number.NaN;
-          const withLatency = p50Of(bench?.runs ?? [], "latency", workload) ?? Number.NaN;
-          return {
-            workload,
-            p50Base: base,
-            p50WithLatency: withLatency,
-            roundTrips: (withLatency - base) / roundTripCostMs,
-          };
-        }),
-      };
+    for (const section of options.sections) {
+      progress(`section ${section}`);
+      if (section === "cost") await cost(bench);
+      else if (section === "flat") await flat(bench);
+      else if (section === "distance") await distance(bench);
+      else profileSummary = await profile(bench);
+      await bench.stop();
     }
   } catch (error) {
     aborted = error;
-  } finally {
-    await bench?.stopService();
-    await database.dispose(options.keepDatabase).catch((error: unknown) => {
-      progress(`could not clean up the bench database: ${message(error)}`);
-    });
+    await bench.stop().catch(() => {});
   }
-  if (!bench) throw aborted;
 
-  const runs = bench.runs;
-  const scaling = (["lookup", "mixed"] as const).flatMap((workload) => {
-    const p50Small = p50Of(runs, "scaling", workload, small);
-    const p50Large = p50Of(runs, "scaling", workload, large);
-    return p50Small !== undefined && p50Large !== undefined
-      ? [{ workload, small, large, p50Small, p50Large, ratio: p50Large / p50Small }]
-      : [];
-  });
-  const partial: Omit<BenchResults, "targets"> = {
+  const admin = await openBenchConnection(options.adminUrl);
+  const [pg] = await queryRows<{ version: string }>(
+    admin.db,
+    sql`select current_setting('server_version') as version`,
+  );
+  await admin.close();
+  const results: BenchResults = {
     startedAt,
-    finishedAt: new Date().toISOString(),
-    command,
-    mode: options.quick ? "quick" : "full",
-    machine: {
-      ...machineAtStart,
-      postgres: database.serverVersion,
-      loadAverageAtEnd: currentLoad(),
-    },
-    setup: {
-      database:
-        `${database.name} (fresh: dropped and created; migrated by the service's npm start)` +
-        (options.keepDatabase ? ", kept afterwards" : ", dropped afterwards"),
-      serverRole: database.serverRole,
-      code,
-      statementCounting: statementNote,
-      service:
-        `npm start (scripts/serve.ts) in its own process group (driven at 127.0.0.1), DATABASE_URL -> ` +
-        `${database.name} as ${database.serverRole}, DB_POOL_MAX ${process.env.DB_POOL_MAX ?? "5 (default)"}, ` +
-        "API_KEYS on (one bench key, sent as a bearer token), " +
-        (options.guardrails
-          ? `guardrails ON (${Object.entries(BENCH_GUARDRAILS)
-              .map(([name, value]) => `${name}=${value}`)
-              .join(" ")})`
-          : "guardrails off (their default)"),
-      load:
-        `closed loop over undici keep-alive connections (one per worker), ` +
-        `${options.durationMs / 1000} s measured after ${options.warmupMs / 1000} s warm-up per run ` +
-        `(plus ${options.serviceWarmupMs / 1000} s of lookups at concurrency ${SERVICE_WARMUP_CONCURRENCY} ` +
-        "after each service start); " +
-        WORKLOADS.map((w) => `${w} = ${WORKLOAD_DESCRIPTIONS[w]}`).join("; "),
-      notes: [...database.notes, ...(aborted ? [`ABORTED: ${message(aborted)}`] : [])],
-    },
-    preloads: bench.preloads,
-    runs,
-    scaling,
-    ...(latencyModel && { latencyModel }),
-    invariantChecks: bench.invariantChecks,
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+    machine:
+      `${cpus().length} x ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
+      `Linux ${release()}, Node ${process.version}, PostgreSQL ${pg?.version}`,
+    commit,
+    loadAtStart,
+    loadAtEnd: loadText(),
+    runs: bench.runs,
     invariantViolations: bench.invariantViolations,
-    serviceStarts: bench.serviceStarts,
-    serviceStops: bench.serviceStops,
+    ...(profileSummary && { profile: profileSummary }),
   };
-  const results: BenchResults = { ...partial, targets: evaluateTargets(partial) };
-
-  await mkdir(dirname(options.outputPath), { recursive: true });
-  await writeFile(options.outputPath, `${JSON.stringify(results, null, 2)}\n`);
+  await mkdir(RESULTS, { recursive: true });
+  await writeFile(join(RESULTS, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
   console.log(renderReport(results));
-  console.log(`Results: ${options.outputPath}`);
   if (aborted) {
     console.error(`bench aborted: ${message(aborted)}`);
     return 1;
   }
   return results.invariantViolations > 0 ? 1 : 0;
-}
-
-function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = "***";
-  return parsed.toString();
 }
 
 main().then(

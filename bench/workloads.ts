@@ -12,15 +12,6 @@ export const WORKLOADS = ["lookup", "new", "secondary", "merge", "mixed"] as con
 /** One of WORKLOADS. */
 export type WorkloadName = (typeof WORKLOADS)[number];
 
-/** What each workload sends, for the report. */
-export const WORKLOAD_DESCRIPTIONS: Record<WorkloadName, string> = {
-  lookup: "existing contacts: email only, phone only, both (rotating)",
-  new: "a new customer each request (90% email+phone, 5% email only, 5% phone only)",
-  secondary: "a new email on an existing phone number",
-  merge: "older customer's email + newer customer's phone: a fresh pair each request",
-  mixed: "80% lookup, 10% new, 7% secondary, 3% merge",
-};
-
 /** Share of a workload's requests that use up a prepared merge pair. */
 export const MERGE_SHARE: Record<WorkloadName, number> = {
   lookup: 0,
