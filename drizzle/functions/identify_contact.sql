@@ -12,12 +12,34 @@
 -- p_options, the options jsonb (lib/db/sql-contract.ts; every key optional):
 --   requestId          text     recorded on every identity event
 --   lockTimeoutMs      integer  longest lock wait before SQLSTATE 55P03 (default 5000; 0 = forever)
---   maxContacts        integer  refuse (SQLSTATE IDC01) to grow a customer past this many contacts
+--   deadlineMs         integer  give up with SQLSTATE 57014 once the statement has run this long
+--                               (absent or 0 = no deadline; lib/identify.ts sends the client's
+--                               query timeout, DB_QUERY_TIMEOUT_MS)
+--   maxContacts        integer  the cap: refuse (SQLSTATE IDC01) any request that reaches a
+--                               customer of more than this many live contacts, or would grow
+--                               one past it (absent = no cap; lib/config.ts defaults it to 1000)
 --   junkEmails, junkEmailPatterns, junkPhones, junkPhonePatterns   text[]   values that never link
 --
 -- Errors it raises: 22023 when both identifiers are null; IDC01, customer over the cap
--- (lib/identify.ts answers 409 customer_too_large); 55P03 after lockTimeoutMs. IDR01,
--- customer changed while waiting for its locks, is caught inside and never leaves.
+-- (lib/identify.ts answers 409 customer_too_large); 55P03 after lockTimeoutMs; 57014 past
+-- deadlineMs (both answered 503). IDR01, customer changed while waiting for its locks, is
+-- caught inside and never leaves.
+--
+-- Bounded work per request. The answer is the whole customer, so a customer over the cap is
+-- refused whole, lookups included: the search (identify_customer_contact_ids) stops at
+-- maxContacts + 1 contacts and the request answers 409 at once, before waiting for any
+-- customer lock, having read about maxContacts contacts whatever the customer's size. With
+-- the cap, every request's work is bounded by it.
+--
+-- The deadline is enforced by the function itself because nothing else can be: the client's
+-- timeout only stops the client (PostgreSQL goes on working, holding its locks);
+-- statement_timeout cannot be changed for the statement already running (SET inside it
+-- arms nothing), and behind PgBouncer in transaction mode it cannot be sent as a startup
+-- parameter or set per session either. So the deadline is statement_timestamp() + deadlineMs:
+-- no lock wait is allowed longer than the time left, the search stops at it (checked per
+-- step of its walk), and every customer lock checks it first, raising 57014 (query_canceled,
+-- what statement_timeout raises; lib/errors.ts answers 503). A query thus ends within about
+-- one step of its deadline, and its locks go with it.
 --
 -- Every statement is planned once per connection (plan_cache_mode = force_generic_plan,
 -- and PL/pgSQL helpers rather than LANGUAGE sql): measured with pgbench on 2,000 customers
@@ -48,6 +70,9 @@ DECLARE
   v_options jsonb := coalesce(p_options, '{}');
   v_request_id text := coalesce(v_options ->> 'requestId', 'unknown');
   v_max_contacts integer := (v_options ->> 'maxContacts')::integer;
+  v_deadline_ms integer := nullif((v_options ->> 'deadlineMs')::integer, 0);
+  v_deadline timestamptz := statement_timestamp() + v_deadline_ms * interval '1 millisecond';
+  v_lock_timeout_ms integer := coalesce((v_options ->> 'lockTimeoutMs')::integer, 5000);
   v_junk_emails text[] := identify_junk_list(v_options, 'junkEmails');
   v_junk_email_patterns text[] := identify_junk_list(v_options, 'junkEmailPatterns');
   v_junk_phones text[] := identify_junk_list(v_options, 'junkPhones');
@@ -71,7 +96,11 @@ BEGIN
   IF p_email IS NULL AND p_phone IS NULL THEN
     RAISE EXCEPTION 'identify_contact needs an email or a phone number' USING ERRCODE = '22023';
   END IF;
-  PERFORM set_config('lock_timeout', coalesce(v_options ->> 'lockTimeoutMs', '5000'), true);
+  -- No lock wait may outlast the deadline (lock_timeout 0 waits forever).
+  IF v_deadline_ms IS NOT NULL AND (v_lock_timeout_ms = 0 OR v_lock_timeout_ms > v_deadline_ms) THEN
+    v_lock_timeout_ms := v_deadline_ms;
+  END IF;
+  PERFORM set_config('lock_timeout', v_lock_timeout_ms::text, true);
 
   -- Junk identifiers are stored but never used to find or join customers. A request made
   -- only of junk finds just the contact holding exactly its values, so it stays idempotent.
@@ -115,14 +144,35 @@ BEGIN
   -- the customer locks but keeps the identifier locks, and the new set is locked instead. No
   -- transaction ever waits for a lock while holding a larger one, so concurrent merges cannot
   -- deadlock each other.
-  v_keys_to_lock := identify_customer_lock_keys(
-    identify_customer_contact_ids(v_link_email, v_link_phone, v_seeds, v_options));
+  --
+  -- A customer over the cap is refused here already, before any customer lock is waited for.
+  v_members := identify_customer_contact_ids(
+    v_link_email, v_link_phone, v_seeds, v_options, v_max_contacts, v_deadline);
+  IF cardinality(v_members) > v_max_contacts THEN
+    -- IDC01: customer over the cap; lib/identify.ts answers 409 customer_too_large.
+    RAISE EXCEPTION 'the customer has more than % contacts, the cap', v_max_contacts
+      USING ERRCODE = 'IDC01';
+  END IF;
+  v_keys_to_lock := identify_customer_lock_keys(v_members);
   LOOP
     BEGIN
       FOREACH v_customer_key IN ARRAY v_keys_to_lock LOOP
+        IF clock_timestamp() >= v_deadline THEN
+          RAISE EXCEPTION 'identify: the statement ran past its deadline' USING ERRCODE = '57014';
+        END IF;
+        IF v_deadline_ms IS NOT NULL THEN
+          -- Wait no longer than the time left.
+          PERFORM set_config('lock_timeout', least(v_lock_timeout_ms, 1 + floor(1000 *
+            extract(epoch FROM v_deadline - clock_timestamp())))::integer::text, true);
+        END IF;
         PERFORM pg_advisory_xact_lock(c_customer_lock_space, v_customer_key);
       END LOOP;
-      v_members := identify_customer_contact_ids(v_link_email, v_link_phone, v_seeds, v_options);
+      v_members := identify_customer_contact_ids(
+        v_link_email, v_link_phone, v_seeds, v_options, v_max_contacts, v_deadline);
+      IF cardinality(v_members) > v_max_contacts THEN
+        RAISE EXCEPTION 'the customer has more than % contacts, the cap', v_max_contacts
+          USING ERRCODE = 'IDC01';
+      END IF;
       v_customer_keys := identify_customer_lock_keys(v_members);
       EXIT WHEN v_customer_keys <@ v_keys_to_lock;
       -- IDR01: the customer changed while we waited for its locks; caught right below.
