@@ -24,11 +24,14 @@
 -- (the edges walked), never quadratic, and never grows with the table. PostgreSQL runs a
 -- recursive query only as far as its reader fetches, so the LIMIT stops the walk itself.
 --
--- Each kind of step is its own branch, one index probe each (email, phone, linked_id partial
--- indexes on live rows, primary key), and enable_seqscan = off: the generic plan (planned
--- once per session, perhaps on an empty, never-analyzed table) can then only be those probes,
--- whatever the statistics say. An OR of the four conditions let a plan made without
--- statistics read the whole linked_id index on every call.
+-- Plans that do not depend on statistics. The generic plan is made once per session, maybe
+-- on a small, never-analyzed table, and then serves it at any size. So each kind of step is
+-- its own branch with one index condition (email, phone, linked_id partial indexes on live
+-- rows, primary key), enable_seqscan = off rules out reading the table, and a lookup by id
+-- never says `deleted_at IS NULL` (liveness is read from the row instead): that predicate
+-- would qualify every partial index on live rows, and a plan made without statistics reads
+-- one whole as if it were small. An OR of the four conditions did just that: a lookup cost
+-- 0.8 ms at 1,000 rows and 520 ms at 200,000 until the first ANALYZE.
 CREATE OR REPLACE FUNCTION identify_customer_contact_ids(p_email text, p_phone text, p_seed_ids integer[], p_options jsonb, p_limit integer DEFAULT NULL, p_deadline timestamptz DEFAULT NULL)
 RETURNS integer[]
 LANGUAGE plpgsql STABLE
@@ -53,9 +56,9 @@ BEGIN
       SELECT 'p'::"char", p_phone, NULL, NULL, NULL, NULL, NULL
        WHERE p_phone IS NOT NULL
       UNION
-      SELECT 'c'::"char", NULL, c.id, c.email, c.phone_number, c.linked_id, true
+      SELECT 'c'::"char", NULL, c.id, c.email, c.phone_number, c.linked_id, c.deleted_at IS NULL
         FROM contacts c
-       WHERE c.id = ANY (p_seed_ids) AND c.deleted_at IS NULL
+       WHERE c.id = ANY (p_seed_ids)
     UNION
       SELECT n.k, n.v, n.id, n.email, n.phone, n.linked, n.live
         FROM reached r

@@ -6,11 +6,14 @@
 --
 -- Member sets are matched with `id = ANY (members)`: as a generic plan that is one
 -- primary-key probe per member, while joining unnest(members) estimates ten rows and
--- hashes a sequential scan of the whole table.
+-- hashes a sequential scan of the whole table. enable_seqscan = off, so that a plan made on
+-- a small table without statistics stays those probes as it grows
+-- (identify_customer_contact_ids.sql).
 CREATE OR REPLACE FUNCTION identify_customer_lock_keys(p_members integer[])
 RETURNS integer[]
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 BEGIN
   RETURN (SELECT coalesce(array_agg(k.id ORDER BY k.id), '{}')
