@@ -76,10 +76,12 @@ DECLARE
   v_deadline_ms integer := nullif((v_options ->> 'deadlineMs')::integer, 0);
   v_deadline timestamptz := statement_timestamp() + v_deadline_ms * interval '1 millisecond';
   v_lock_timeout_ms integer := coalesce((v_options ->> 'lockTimeoutMs')::integer, 5000);
-  v_junk_emails text[] := identify_junk_list(v_options, 'junkEmails');
-  v_junk_email_patterns text[] := identify_junk_list(v_options, 'junkEmailPatterns');
-  v_junk_phones text[] := identify_junk_list(v_options, 'junkPhones');
-  v_junk_phone_patterns text[] := identify_junk_list(v_options, 'junkPhonePatterns');
+  -- Four helper calls cost a request more than its lookups do: made only when there is junk.
+  v_any_junk boolean := v_options ?| ARRAY['junkEmails', 'junkEmailPatterns', 'junkPhones', 'junkPhonePatterns'];
+  v_junk_emails text[] := CASE WHEN v_any_junk THEN identify_junk_list(v_options, 'junkEmails') END;
+  v_junk_email_patterns text[] := CASE WHEN v_any_junk THEN identify_junk_list(v_options, 'junkEmailPatterns') END;
+  v_junk_phones text[] := CASE WHEN v_any_junk THEN identify_junk_list(v_options, 'junkPhones') END;
+  v_junk_phone_patterns text[] := CASE WHEN v_any_junk THEN identify_junk_list(v_options, 'junkPhonePatterns') END;
   v_link_email text := p_email;
   v_link_phone text := p_phone;
   v_seeds integer[] := '{}';

@@ -39,10 +39,12 @@ SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
 AS $$
 DECLARE
-  v_junk_emails text[] := identify_junk_list(p_options, 'junkEmails');
-  v_junk_email_patterns text[] := identify_junk_list(p_options, 'junkEmailPatterns');
-  v_junk_phones text[] := identify_junk_list(p_options, 'junkPhones');
-  v_junk_phone_patterns text[] := identify_junk_list(p_options, 'junkPhonePatterns');
+  -- Four helper calls cost a request more than its lookups do: made only when there is junk.
+  v_any_junk boolean := p_options ?| ARRAY['junkEmails', 'junkEmailPatterns', 'junkPhones', 'junkPhonePatterns'];
+  v_junk_emails text[] := CASE WHEN v_any_junk THEN identify_junk_list(p_options, 'junkEmails') END;
+  v_junk_email_patterns text[] := CASE WHEN v_any_junk THEN identify_junk_list(p_options, 'junkEmailPatterns') END;
+  v_junk_phones text[] := CASE WHEN v_any_junk THEN identify_junk_list(p_options, 'junkPhones') END;
+  v_junk_phone_patterns text[] := CASE WHEN v_any_junk THEN identify_junk_list(p_options, 'junkPhonePatterns') END;
   v_filter_emails boolean := v_junk_emails IS NOT NULL OR v_junk_email_patterns IS NOT NULL;
   v_filter_phones boolean := v_junk_phones IS NOT NULL OR v_junk_phone_patterns IS NOT NULL;
   v_deadline timestamptz := coalesce(p_deadline, 'infinity');
