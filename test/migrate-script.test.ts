@@ -106,12 +106,14 @@ describe("the deploy-time migration script", () => {
       return urlOf(name);
     };
 
+    // biome-ignore lint/suspicious/noDuplicateTestHooks: describe.skipIf(...)(...) is a scope of its own, which the rule does not see
     beforeAll(async () => {
       production = await createPostgresDatabase();
       admin = await openConnection(readConfig({ DATABASE_URL: ADMIN_URL }));
       const built = await deployMigrate({ VERCEL_ENV: "production", DATABASE_URL: production.url });
       expect(built.code).toBe(0);
     });
+    // biome-ignore lint/suspicious/noDuplicateTestHooks: describe.skipIf(...)(...) is a scope of its own, which the rule does not see
     afterAll(async () => {
       for (const name of copies) {
         await admin.db.execute(sql.raw(`drop database if exists ${name} with (force)`));
