@@ -132,7 +132,8 @@ describe.skipIf(!backend.available)("bounded work per request on postgres", () =
     expect(await othersRunning(db)).toBe(0);
     const [locks] = await queryRows<{ n: number }>(
       db,
-      sql`select count(*)::integer as n from pg_locks where locktype = 'advisory'`,
+      sql`select count(*)::integer as n from pg_locks l join pg_database d on d.oid = l.database
+           where l.locktype = 'advisory' and d.datname = current_database()`,
     );
     expect(locks?.n).toBe(0);
   });

@@ -26,7 +26,7 @@
 -- caught inside and never leaves.
 --
 -- Bounded work per request. The answer is the whole customer, so a customer over the cap is
--- refused whole, lookups included: the search (identify_customer_contact_ids) stops at
+-- refused whole, lookups included: the search (identify_customer_contacts) stops at
 -- maxContacts + 1 contacts and the request answers 409 at once, before waiting for any
 -- customer lock, having read about maxContacts contacts whatever the customer's size. With
 -- the cap, every request's work is bounded by it.
@@ -47,7 +47,7 @@
 -- array-parameter queries, and 0.42 ms planned once. The queries are index probes whatever
 -- the parameters, so a generic plan loses nothing. And enable_seqscan = off: contacts are
 -- found by id or through the partial indexes, so that a plan made on a small table without
--- statistics stays index probes at any size (identify_customer_contact_ids.sql).
+-- statistics stays index probes at any size (identify_customer_contacts.sql).
 CREATE OR REPLACE FUNCTION identify_contact(p_email text, p_phone text, p_options jsonb DEFAULT '{}')
 RETURNS TABLE (
   outcome text,
@@ -90,6 +90,10 @@ DECLARE
   -- The customer keys this attempt locks, and the keys the customer has once they are held.
   v_keys_to_lock integer[];
   v_customer_keys integer[];
+  -- From the read under the locks: the request's values already held, and canonical.
+  v_has_email boolean;
+  v_has_phone boolean;
+  v_flat boolean;
   v_members integer[];
   v_primary integer;
   v_changed integer;
@@ -144,24 +148,21 @@ BEGIN
   END IF;
 
   -- Lock 2, customer locks: one per key of the customer the identifiers reach (its contacts
-  -- still marked primary, plus its oldest), ascending; then the customer is read again. If it
-  -- grew while we waited (a concurrent merge), the sub-block is rolled back, which releases
-  -- the customer locks but keeps the identifier locks, and the new set is locked instead. No
-  -- transaction ever waits for a lock while holding a larger one, so concurrent merges cannot
-  -- deadlock each other.
+  -- still marked primary, plus its oldest, which will be its primary once settled: so two
+  -- requests that see the customer at different moments of a merge still share a key; once
+  -- the customer is canonical this is exactly one key, its primary), ascending; then the
+  -- customer is read again. If it grew while we waited (a concurrent merge), the sub-block is
+  -- rolled back, which releases the customer locks but keeps the identifier locks, and the
+  -- new set is locked instead. No transaction ever waits for a lock while holding a larger
+  -- one, so concurrent merges cannot deadlock each other.
   --
-  -- A customer over the cap is refused here already, before any customer lock is waited for.
-  v_members := identify_customer_contact_ids(
-    v_link_email, v_link_phone, v_seeds, v_options, v_max_contacts, v_deadline);
-  IF cardinality(v_members) > v_max_contacts THEN
-    -- IDC01: customer over the cap; lib/identify.ts answers 409 customer_too_large.
-    RAISE EXCEPTION 'the customer has more than % contacts, the cap', v_max_contacts
-      USING ERRCODE = 'IDC01';
-  END IF;
-  v_keys_to_lock := identify_customer_lock_keys(v_members);
+  -- The first pass reads without customer locks (nothing to lock yet, nothing to roll back).
+  -- A customer over the cap is refused there already, before any customer lock is waited for.
+  -- Each read is one statement: the customer's contacts (identify_customer_contacts) and, from
+  -- them, its keys, whether it holds the request's values, and whether it is canonical.
   LOOP
     BEGIN
-      FOREACH v_customer_key IN ARRAY v_keys_to_lock LOOP
+      FOREACH v_customer_key IN ARRAY coalesce(v_keys_to_lock, '{}') LOOP
         IF clock_timestamp() >= v_deadline THEN
           RAISE EXCEPTION 'identify: the statement ran past its deadline' USING ERRCODE = '57014';
         END IF;
@@ -172,14 +173,27 @@ BEGIN
         END IF;
         PERFORM pg_advisory_xact_lock(c_customer_lock_space, v_customer_key);
       END LOOP;
-      v_members := identify_customer_contact_ids(
-        v_link_email, v_link_phone, v_seeds, v_options, v_max_contacts, v_deadline);
+      SELECT coalesce(array_agg(m.id), '{}'),
+             coalesce(array_agg(DISTINCT m.id ORDER BY m.id)
+                        FILTER (WHERE m.linked_id IS NULL OR m.id = m.oldest), '{}'),
+             coalesce(bool_or(m.email = p_email), false),
+             coalesce(bool_or(m.phone_number = p_phone), false),
+             count(*) FILTER (WHERE CASE WHEN m.id = m.oldest THEN m.linked_id IS NOT NULL
+                                         ELSE m.linked_id IS DISTINCT FROM m.oldest END) = 0
+        INTO v_members, v_customer_keys, v_has_email, v_has_phone, v_flat
+        FROM (SELECT f.*, first_value(f.id) OVER (ORDER BY f.created_at, f.id) AS oldest
+                FROM identify_customer_contacts(v_link_email, v_link_phone, v_seeds, v_options,
+                                                v_max_contacts, v_deadline) f) m;
       IF cardinality(v_members) > v_max_contacts THEN
+        -- IDC01: customer over the cap; lib/identify.ts answers 409 customer_too_large.
         RAISE EXCEPTION 'the customer has more than % contacts, the cap', v_max_contacts
           USING ERRCODE = 'IDC01';
       END IF;
-      v_customer_keys := identify_customer_lock_keys(v_members);
       EXIT WHEN v_customer_keys <@ v_keys_to_lock;
+      IF v_keys_to_lock IS NULL THEN
+        v_keys_to_lock := v_customer_keys;
+        CONTINUE;
+      END IF;
       -- IDR01: the customer changed while we waited for its locks; caught right below.
       RAISE EXCEPTION USING ERRCODE = 'IDR01', MESSAGE = 'customer changed while waiting';
     EXCEPTION WHEN SQLSTATE 'IDR01' THEN
@@ -198,11 +212,8 @@ BEGIN
     v_members := ARRAY[v_new_id];
     v_outcome := 'created';
   ELSE
-    v_needs_insert :=
-      (p_email IS NOT NULL AND NOT EXISTS (
-         SELECT 1 FROM contacts c WHERE c.id = ANY (v_members) AND c.email = p_email))
-      OR (p_phone IS NOT NULL AND NOT EXISTS (
-         SELECT 1 FROM contacts c WHERE c.id = ANY (v_members) AND c.phone_number = p_phone));
+    v_needs_insert := (p_email IS NOT NULL AND NOT v_has_email)
+                      OR (p_phone IS NOT NULL AND NOT v_has_phone);
 
     -- The cap is checked under the customer locks, so concurrent requests cannot overshoot it.
     IF v_max_contacts IS NOT NULL THEN
@@ -218,13 +229,7 @@ BEGIN
 
     -- Settle only when needed: a lookup of a canonical customer (one key, the primary,
     -- and every other contact pointing straight at it) writes nothing and skips the work.
-    IF cardinality(v_customer_keys) = 1 AND NOT EXISTS (
-         SELECT 1 FROM contacts c
-          WHERE c.id = ANY (v_members)
-            AND CASE WHEN c.id = v_customer_keys[1]
-                     THEN c.link_precedence <> 'primary' OR c.linked_id IS NOT NULL
-                     ELSE c.link_precedence <> 'secondary' OR c.linked_id <> v_customer_keys[1] END)
-    THEN
+    IF cardinality(v_customer_keys) = 1 AND v_flat THEN
       v_primary := v_customer_keys[1];
     ELSE
       SELECT s.primary_id, s.changed INTO v_primary, v_changed

@@ -5,7 +5,7 @@
 -- primary and how many contacts changed.
 --
 -- Contacts are found by id (members), so the plans are primary-key probes whatever the
--- statistics (identify_customer_contact_ids.sql explains enable_seqscan = off); liveness is
+-- statistics (identify_customer_contacts.sql explains enable_seqscan = off); liveness is
 -- tested as coalesce(deleted_at IS NULL, false), which no partial index on live rows
 -- qualifies for, so that a plan made without statistics cannot read one whole instead.
 CREATE OR REPLACE FUNCTION identify_settle(p_members integer[], p_request_id text, OUT primary_id integer, OUT changed integer)
