@@ -37,6 +37,7 @@ export async function handleIdentify(request: Request): Promise<Response> {
     await checkJunkPatternsOnce(db);
     const { outcome, customer } = await identify(db, parsed.input, {
       lockTimeoutMs: config.DB_LOCK_TIMEOUT_MS,
+      deadlineMs: config.DB_QUERY_TIMEOUT_MS,
       requestId,
       guardrails,
     });

@@ -156,9 +156,13 @@ const EnvSchema = v.object({
   JUNK_EMAILS: v.optional(JunkListSchema),
   /** Phone numbers, or /regex/ patterns, stored but never linking customers. */
   JUNK_PHONE_NUMBERS: v.optional(JunkListSchema),
-  /** Refuse (409) any request that would grow a customer past this many contacts. */
+  /**
+   * The cap: refuse (409) any request that reaches a customer of more than this many
+   * contacts, or would grow one past it. It also bounds each request's database work.
+   */
   MAX_CONTACTS_PER_CUSTOMER: v.optional(
-    v.pipe(v.string(), v.trim(), v.toNumber(), v.integer(), v.minValue(2)),
+    v.pipe(v.string(), v.trim(), v.toNumber(), v.integer(), v.minValue(2), v.maxValue(100_000)),
+    "1000",
   ),
 });
 

@@ -52,7 +52,7 @@ export const customerTooLarge = (cap: number) =>
   new HttpError(
     409,
     "customer_too_large",
-    `This request would grow the customer past the cap of ${cap} contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written`,
+    `The customer has, or this request would give it, more than ${cap} contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written`,
   );
 
 /** Also for a body without Content-Type, which any web page can POST cross-site (no-cors). */

@@ -38,8 +38,13 @@ export interface IdentifyOptions {
   lockTimeoutMs: number;
   /** Recorded on every identity event the request causes. */
   requestId: string;
-  /** Opt-in over-merge guardrails; none by default. */
+  /** Over-merge guardrails: junk values and the cap (lib/config.ts turns the cap on by default). */
   guardrails?: Guardrails;
+  /**
+   * The database gives up (503) once the statement has run this long, so no query outlives
+   * its request; absent or 0 = never. The handler passes DB_QUERY_TIMEOUT_MS.
+   */
+  deadlineMs?: number;
 }
 
 /** A row of `identify_contact`: one contact of the customer, oldest first. */
@@ -57,17 +62,17 @@ interface ContactRow {
  * creates a primary, adds a secondary, merges two customers, or changes nothing (see the
  * README for the rules), recording each change in identity_events. One database statement;
  * a deadlock or serialization failure is retried once, after which it surfaces to the caller.
- * @throws HttpError 409 when the request would grow a customer past the configured cap.
+ * @throws HttpError 409 when the request reaches a customer over the cap, or would grow one past it.
  */
 export async function identify(
   db: Database,
   input: IdentifyInput,
   options: IdentifyOptions,
 ): Promise<IdentifyResult> {
-  const { requestId, lockTimeoutMs, guardrails } = options;
+  const { requestId, lockTimeoutMs, deadlineMs, guardrails } = options;
   const statement = sql`select outcome, id, email, phone_number, link_precedence, linked_id
     from identify_contact(${input.email}::text, ${input.phoneNumber}::text,
-                          ${optionsJsonb({ requestId, lockTimeoutMs, ...guardrails })})`;
+                          ${optionsJsonb({ requestId, lockTimeoutMs, deadlineMs, ...guardrails })})`;
   let rows: ContactRow[];
   try {
     rows = await withOneRetry(() => queryRows<ContactRow>(db, statement));

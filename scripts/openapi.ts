@@ -158,11 +158,11 @@ export function buildOpenApiDocument() {
               { Allow: { schema: { type: "string", const: "POST" } } },
             ),
             "409": errorResponse(
-              "Only when MAX_CONTACTS_PER_CUSTOMER is set: the request would grow a customer past it. Nothing was written.",
+              "The request reaches a customer of more contacts than MAX_CONTACTS_PER_CUSTOMER (default 1000), or would grow one past it. Nothing was written.",
               {
                 customerTooLarge: errorExample(
                   "customer_too_large",
-                  "This request would grow the customer past the cap of 100 contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written",
+                  "The customer has, or this request would give it, more than 1000 contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written",
                 ),
               },
             ),

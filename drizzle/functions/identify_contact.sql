@@ -12,18 +12,42 @@
 -- p_options, the options jsonb (lib/db/sql-contract.ts; every key optional):
 --   requestId          text     recorded on every identity event
 --   lockTimeoutMs      integer  longest lock wait before SQLSTATE 55P03 (default 5000; 0 = forever)
---   maxContacts        integer  refuse (SQLSTATE IDC01) to grow a customer past this many contacts
+--   deadlineMs         integer  give up with SQLSTATE 57014 once the statement has run this long
+--                               (absent or 0 = no deadline; lib/identify.ts sends the client's
+--                               query timeout, DB_QUERY_TIMEOUT_MS)
+--   maxContacts        integer  the cap: refuse (SQLSTATE IDC01) any request that reaches a
+--                               customer of more than this many live contacts, or would grow
+--                               one past it (absent = no cap; lib/config.ts defaults it to 1000)
 --   junkEmails, junkEmailPatterns, junkPhones, junkPhonePatterns   text[]   values that never link
 --
 -- Errors it raises: 22023 when both identifiers are null; IDC01, customer over the cap
--- (lib/identify.ts answers 409 customer_too_large); 55P03 after lockTimeoutMs. IDR01,
--- customer changed while waiting for its locks, is caught inside and never leaves.
+-- (lib/identify.ts answers 409 customer_too_large); 55P03 after lockTimeoutMs; 57014 past
+-- deadlineMs (both answered 503). IDR01, customer changed while waiting for its locks, is
+-- caught inside and never leaves.
+--
+-- Bounded work per request. The answer is the whole customer, so a customer over the cap is
+-- refused whole, lookups included: the search (identify_customer_contacts) stops at
+-- maxContacts + 1 contacts and the request answers 409 at once, before waiting for any
+-- customer lock, having read about maxContacts contacts whatever the customer's size. With
+-- the cap, every request's work is bounded by it.
+--
+-- The deadline is enforced by the function itself because nothing else can be: the client's
+-- timeout only stops the client (PostgreSQL goes on working, holding its locks);
+-- statement_timeout cannot be changed for the statement already running (SET inside it
+-- arms nothing), and behind PgBouncer in transaction mode it cannot be sent as a startup
+-- parameter or set per session either. So the deadline is statement_timestamp() + deadlineMs:
+-- no lock wait is allowed longer than the time left, the search stops at it (checked per
+-- step of its walk), and every customer lock checks it first, raising 57014 (query_canceled,
+-- what statement_timeout raises; lib/errors.ts answers 503). A query thus ends within about
+-- one step of its deadline, and its locks go with it.
 --
 -- Every statement is planned once per connection (plan_cache_mode = force_generic_plan,
 -- and PL/pgSQL helpers rather than LANGUAGE sql): measured with pgbench on 2,000 customers
 -- on PostgreSQL 15, a lookup took 2.95 ms of database time while each call re-planned its
 -- array-parameter queries, and 0.42 ms planned once. The queries are index probes whatever
--- the parameters, so a generic plan loses nothing.
+-- the parameters, so a generic plan loses nothing. And enable_seqscan = off: contacts are
+-- found by id or through the partial indexes, so that a plan made on a small table without
+-- statistics stays index probes at any size (identify_customer_contacts.sql).
 CREATE OR REPLACE FUNCTION identify_contact(p_email text, p_phone text, p_options jsonb DEFAULT '{}')
 RETURNS TABLE (
   outcome text,
@@ -36,6 +60,7 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -48,10 +73,15 @@ DECLARE
   v_options jsonb := coalesce(p_options, '{}');
   v_request_id text := coalesce(v_options ->> 'requestId', 'unknown');
   v_max_contacts integer := (v_options ->> 'maxContacts')::integer;
-  v_junk_emails text[] := identify_junk_list(v_options, 'junkEmails');
-  v_junk_email_patterns text[] := identify_junk_list(v_options, 'junkEmailPatterns');
-  v_junk_phones text[] := identify_junk_list(v_options, 'junkPhones');
-  v_junk_phone_patterns text[] := identify_junk_list(v_options, 'junkPhonePatterns');
+  v_deadline_ms integer := nullif((v_options ->> 'deadlineMs')::integer, 0);
+  v_deadline timestamptz := statement_timestamp() + v_deadline_ms * interval '1 millisecond';
+  v_lock_timeout_ms integer := coalesce((v_options ->> 'lockTimeoutMs')::integer, 5000);
+  -- Four helper calls cost a request more than its lookups do: made only when there is junk.
+  v_any_junk boolean := v_options ?| ARRAY['junkEmails', 'junkEmailPatterns', 'junkPhones', 'junkPhonePatterns'];
+  v_junk_emails text[] := CASE WHEN v_any_junk THEN identify_junk_list(v_options, 'junkEmails') END;
+  v_junk_email_patterns text[] := CASE WHEN v_any_junk THEN identify_junk_list(v_options, 'junkEmailPatterns') END;
+  v_junk_phones text[] := CASE WHEN v_any_junk THEN identify_junk_list(v_options, 'junkPhones') END;
+  v_junk_phone_patterns text[] := CASE WHEN v_any_junk THEN identify_junk_list(v_options, 'junkPhonePatterns') END;
   v_link_email text := p_email;
   v_link_phone text := p_phone;
   v_seeds integer[] := '{}';
@@ -60,6 +90,10 @@ DECLARE
   -- The customer keys this attempt locks, and the keys the customer has once they are held.
   v_keys_to_lock integer[];
   v_customer_keys integer[];
+  -- From the read under the locks: the request's values already held, and canonical.
+  v_has_email boolean;
+  v_has_phone boolean;
+  v_flat boolean;
   v_members integer[];
   v_primary integer;
   v_changed integer;
@@ -71,7 +105,11 @@ BEGIN
   IF p_email IS NULL AND p_phone IS NULL THEN
     RAISE EXCEPTION 'identify_contact needs an email or a phone number' USING ERRCODE = '22023';
   END IF;
-  PERFORM set_config('lock_timeout', coalesce(v_options ->> 'lockTimeoutMs', '5000'), true);
+  -- No lock wait may outlast the deadline (lock_timeout 0 waits forever).
+  IF v_deadline_ms IS NOT NULL AND (v_lock_timeout_ms = 0 OR v_lock_timeout_ms > v_deadline_ms) THEN
+    v_lock_timeout_ms := v_deadline_ms;
+  END IF;
+  PERFORM set_config('lock_timeout', v_lock_timeout_ms::text, true);
 
   -- Junk identifiers are stored but never used to find or join customers. A request made
   -- only of junk finds just the contact holding exactly its values, so it stays idempotent.
@@ -110,21 +148,52 @@ BEGIN
   END IF;
 
   -- Lock 2, customer locks: one per key of the customer the identifiers reach (its contacts
-  -- still marked primary, plus its oldest), ascending; then the customer is read again. If it
-  -- grew while we waited (a concurrent merge), the sub-block is rolled back, which releases
-  -- the customer locks but keeps the identifier locks, and the new set is locked instead. No
-  -- transaction ever waits for a lock while holding a larger one, so concurrent merges cannot
-  -- deadlock each other.
-  v_keys_to_lock := identify_customer_lock_keys(
-    identify_customer_contact_ids(v_link_email, v_link_phone, v_seeds, v_options));
+  -- still marked primary, plus its oldest, which will be its primary once settled: so two
+  -- requests that see the customer at different moments of a merge still share a key; once
+  -- the customer is canonical this is exactly one key, its primary), ascending; then the
+  -- customer is read again. If it grew while we waited (a concurrent merge), the sub-block is
+  -- rolled back, which releases the customer locks but keeps the identifier locks, and the
+  -- new set is locked instead. No transaction ever waits for a lock while holding a larger
+  -- one, so concurrent merges cannot deadlock each other.
+  --
+  -- The first pass reads without customer locks (nothing to lock yet, nothing to roll back).
+  -- A customer over the cap is refused there already, before any customer lock is waited for.
+  -- Each read is one statement: the customer's contacts (identify_customer_contacts) and, from
+  -- them, its keys, whether it holds the request's values, and whether it is canonical.
   LOOP
     BEGIN
-      FOREACH v_customer_key IN ARRAY v_keys_to_lock LOOP
+      FOREACH v_customer_key IN ARRAY coalesce(v_keys_to_lock, '{}') LOOP
+        IF clock_timestamp() >= v_deadline THEN
+          RAISE EXCEPTION 'identify: the statement ran past its deadline' USING ERRCODE = '57014';
+        END IF;
+        IF v_deadline_ms IS NOT NULL THEN
+          -- Wait no longer than the time left.
+          PERFORM set_config('lock_timeout', least(v_lock_timeout_ms, 1 + floor(1000 *
+            extract(epoch FROM v_deadline - clock_timestamp())))::integer::text, true);
+        END IF;
         PERFORM pg_advisory_xact_lock(c_customer_lock_space, v_customer_key);
       END LOOP;
-      v_members := identify_customer_contact_ids(v_link_email, v_link_phone, v_seeds, v_options);
-      v_customer_keys := identify_customer_lock_keys(v_members);
+      SELECT coalesce(array_agg(m.id), '{}'),
+             coalesce(array_agg(DISTINCT m.id ORDER BY m.id)
+                        FILTER (WHERE m.linked_id IS NULL OR m.id = m.oldest), '{}'),
+             coalesce(bool_or(m.email = p_email), false),
+             coalesce(bool_or(m.phone_number = p_phone), false),
+             count(*) FILTER (WHERE CASE WHEN m.id = m.oldest THEN m.linked_id IS NOT NULL
+                                         ELSE m.linked_id IS DISTINCT FROM m.oldest END) = 0
+        INTO v_members, v_customer_keys, v_has_email, v_has_phone, v_flat
+        FROM (SELECT f.*, first_value(f.id) OVER (ORDER BY f.created_at, f.id) AS oldest
+                FROM identify_customer_contacts(v_link_email, v_link_phone, v_seeds, v_options,
+                                                v_max_contacts, v_deadline) f) m;
+      IF cardinality(v_members) > v_max_contacts THEN
+        -- IDC01: customer over the cap; lib/identify.ts answers 409 customer_too_large.
+        RAISE EXCEPTION 'the customer has more than % contacts, the cap', v_max_contacts
+          USING ERRCODE = 'IDC01';
+      END IF;
       EXIT WHEN v_customer_keys <@ v_keys_to_lock;
+      IF v_keys_to_lock IS NULL THEN
+        v_keys_to_lock := v_customer_keys;
+        CONTINUE;
+      END IF;
       -- IDR01: the customer changed while we waited for its locks; caught right below.
       RAISE EXCEPTION USING ERRCODE = 'IDR01', MESSAGE = 'customer changed while waiting';
     EXCEPTION WHEN SQLSTATE 'IDR01' THEN
@@ -143,11 +212,8 @@ BEGIN
     v_members := ARRAY[v_new_id];
     v_outcome := 'created';
   ELSE
-    v_needs_insert :=
-      (p_email IS NOT NULL AND NOT EXISTS (
-         SELECT 1 FROM contacts c WHERE c.id = ANY (v_members) AND c.email = p_email))
-      OR (p_phone IS NOT NULL AND NOT EXISTS (
-         SELECT 1 FROM contacts c WHERE c.id = ANY (v_members) AND c.phone_number = p_phone));
+    v_needs_insert := (p_email IS NOT NULL AND NOT v_has_email)
+                      OR (p_phone IS NOT NULL AND NOT v_has_phone);
 
     -- The cap is checked under the customer locks, so concurrent requests cannot overshoot it.
     IF v_max_contacts IS NOT NULL THEN
@@ -163,13 +229,7 @@ BEGIN
 
     -- Settle only when needed: a lookup of a canonical customer (one key, the primary,
     -- and every other contact pointing straight at it) writes nothing and skips the work.
-    IF cardinality(v_customer_keys) = 1 AND NOT EXISTS (
-         SELECT 1 FROM contacts c
-          WHERE c.id = ANY (v_members)
-            AND CASE WHEN c.id = v_customer_keys[1]
-                     THEN c.link_precedence <> 'primary' OR c.linked_id IS NOT NULL
-                     ELSE c.link_precedence <> 'secondary' OR c.linked_id <> v_customer_keys[1] END)
-    THEN
+    IF cardinality(v_customer_keys) = 1 AND v_flat THEN
       v_primary := v_customer_keys[1];
     ELSE
       SELECT s.primary_id, s.changed INTO v_primary, v_changed

@@ -3,9 +3,15 @@
 -- request. Idempotent; it performs merges and heals chains or dangling links left by older
 -- data. The caller must hold the customer's locks (identify_contact.sql). Returns the
 -- primary and how many contacts changed.
+--
+-- Contacts are found by id (members), so the plans are primary-key probes whatever the
+-- statistics (identify_customer_contacts.sql explains enable_seqscan = off); liveness is
+-- tested as coalesce(deleted_at IS NULL, false), which no partial index on live rows
+-- qualifies for, so that a plan made without statistics cannot read one whole instead.
 CREATE OR REPLACE FUNCTION identify_settle(p_members integer[], p_request_id text, OUT primary_id integer, OUT changed integer)
 LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 DECLARE
   v_promoted integer;
@@ -13,7 +19,7 @@ BEGIN
   changed := 0;
   SELECT c.id INTO primary_id
     FROM contacts c
-   WHERE c.id = ANY (p_members) AND c.deleted_at IS NULL
+   WHERE c.id = ANY (p_members) AND coalesce(c.deleted_at IS NULL, false)
    ORDER BY c.created_at, c.id
    LIMIT 1;
   IF primary_id IS NULL THEN
@@ -41,7 +47,7 @@ BEGIN
      WHERE old.id = c.id
        AND c.id = ANY (p_members)
        AND c.id <> primary_id
-       AND c.deleted_at IS NULL
+       AND coalesce(c.deleted_at IS NULL, false)
        AND (c.link_precedence <> 'secondary' OR c.linked_id IS DISTINCT FROM primary_id)
     RETURNING c.id,
               CASE WHEN old.link_precedence = 'primary' THEN old.id ELSE old.linked_id END AS old_primary

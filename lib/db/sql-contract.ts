@@ -15,6 +15,11 @@ export interface SqlFunctionOptions extends Guardrails {
   requestId?: string;
   /** Longest wait for another request's locks inside the database; 0 waits forever. */
   lockTimeoutMs?: number;
+  /**
+   * identify_contact raises 57014 (query_canceled) once the statement has run this long:
+   * a deadline the database enforces itself; absent or 0 = none.
+   */
+  deadlineMs?: number;
 }
 
 /** The options as the jsonb argument of a function call. */
@@ -22,7 +27,10 @@ export function optionsJsonb(options: SqlFunctionOptions): SQL {
   return sql`${JSON.stringify(options)}::jsonb`;
 }
 
-/** SQLSTATE identify_contact raises when a request would grow a customer past `maxContacts`. */
+/**
+ * SQLSTATE identify_contact raises when a request reaches a customer of more than
+ * `maxContacts` contacts, or would grow one past it.
+ */
 export const SQLSTATE_CUSTOMER_TOO_LARGE = "IDC01";
 
 /**

@@ -243,6 +243,85 @@ export function reconcilerSuite(backend: Backend) {
       expect(await checkInvariants(db)).toMatchObject({ secondaryNotOnLivePrimary: 0 });
     });
 
+    // One rule for soft deletion, whichever contact it is: a deleted contact is invisible
+    // (its values find nothing, it is never returned) but the links made through it hold,
+    // so the rest of its customer stays one customer under its oldest live contact.
+    it("keeps a customer whole when its primary is deleted, the deleted primary invisible", async () => {
+      const primary = await plantContact(db, {
+        email: "p@x.io",
+        linkPrecedence: "primary",
+        createdAt: at(0),
+        deletedAt: at(30),
+      });
+      // Merged in: shares no value with the other secondary, only the primary.
+      const merged = await plantContact(db, {
+        email: "q@x.io",
+        phoneNumber: "2",
+        linkPrecedence: "secondary",
+        linkedId: primary.id,
+        createdAt: at(1),
+      });
+      const other = await plantContact(db, {
+        email: "s@x.io",
+        phoneNumber: "3",
+        linkPrecedence: "secondary",
+        linkedId: primary.id,
+        createdAt: at(2),
+      });
+      const fromOther = await run("s@x.io", null);
+      expect(fromOther.customer).toEqual({
+        primaryContactId: merged.id,
+        emails: ["q@x.io", "s@x.io"],
+        phoneNumbers: ["2", "3"],
+        secondaryContactIds: [other.id],
+      });
+      expect((await run("q@x.io", null)).customer).toEqual(fromOther.customer);
+      expect(await checkInvariants(db)).toMatchObject({ secondaryNotOnLivePrimary: 0 });
+
+      const byDeletedValue = await run("p@x.io", null);
+      expect(byDeletedValue.outcome).toBe("created");
+      expect(byDeletedValue.customer.secondaryContactIds).toEqual([]);
+    });
+
+    it("keeps a customer whole when a secondary bridging it is deleted, the same way", async () => {
+      const primary = await plantContact(db, {
+        email: "p@x.io",
+        phoneNumber: "1",
+        linkPrecedence: "primary",
+        createdAt: at(0),
+      });
+      const bridge = await plantContact(db, {
+        email: "s@x.io",
+        phoneNumber: "2",
+        linkPrecedence: "secondary",
+        linkedId: primary.id,
+        createdAt: at(1),
+        deletedAt: at(30),
+      });
+      // Older data: linked through the bridge, sharing no value with the primary.
+      const leaf = await plantContact(db, {
+        email: "t@x.io",
+        phoneNumber: "3",
+        linkPrecedence: "secondary",
+        linkedId: bridge.id,
+        createdAt: at(2),
+      });
+      const fromLeaf = await run("t@x.io", null);
+      expect(fromLeaf.outcome).toBe("merged");
+      expect(fromLeaf.customer).toEqual({
+        primaryContactId: primary.id,
+        emails: ["p@x.io", "t@x.io"],
+        phoneNumbers: ["1", "3"],
+        secondaryContactIds: [leaf.id],
+      });
+      expect((await run("p@x.io", null)).customer).toEqual(fromLeaf.customer);
+      expect(await checkInvariants(db)).toMatchObject({ secondaryNotOnLivePrimary: 0 });
+
+      const byDeletedValue = await run("s@x.io", null);
+      expect(byDeletedValue.outcome).toBe("created");
+      expect(byDeletedValue.customer.secondaryContactIds).toEqual([]);
+    });
+
     it("heals a chain of secondaries left by older data", async () => {
       const root = await plantContact(db, {
         email: "root@x.io",
