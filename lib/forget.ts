@@ -100,10 +100,7 @@ export function formatForgetResult(result: ForgetResult, requestId: string): str
   const contacts = `${result.contactIds.length} contact(s): ${list(result.contactIds)}`;
   if (result.contactIds.length === 0) return "Nothing to erase: no live contact matches.";
   if (result.dryRun) {
-    return [
-      `Would erase ${contacts}`,
-      `and ${result.eventCount} audit event(s). Nothing was changed (dry run).`,
-    ].join("\n");
+    return [`Would erase ${contacts}`, `and ${result.eventCount} audit event(s).`].join("\n");
   }
   return [
     `Erased ${contacts}`,
