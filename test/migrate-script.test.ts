@@ -106,12 +106,14 @@ describe("the deploy-time migration script", () => {
       return urlOf(name);
     };
 
+    // biome-ignore lint/suspicious/noDuplicateTestHooks: biome reads describe.skipIf(…)(…) as the outer block, but this is the second describe's own hook.
     beforeAll(async () => {
       production = await createPostgresDatabase();
       admin = await openConnection(readConfig({ DATABASE_URL: ADMIN_URL }));
       const built = await deployMigrate({ VERCEL_ENV: "production", DATABASE_URL: production.url });
       expect(built.code).toBe(0);
     });
+    // biome-ignore lint/suspicious/noDuplicateTestHooks: as above, the second describe's own hook.
     afterAll(async () => {
       for (const name of copies) {
         await admin.db.execute(sql.raw(`drop database if exists ${name} with (force)`));
