@@ -66,6 +66,12 @@ describe("lib/db/sql-contract.ts", () => {
     expect(text).toContain(`EXCEPTION WHEN SQLSTATE '${SQLSTATE_CUSTOMER_CHANGED}'`);
     expect(text).toContain(`c_customer_lock_space CONSTANT integer := ${CUSTOMER_LOCK_SPACE};`);
   });
+
+  it("names the retry code and the lock space identify_lock_customer uses", () => {
+    const text = sources.find((source) => source.name === "identify_lock_customer")?.text;
+    expect(text).toContain(`EXCEPTION WHEN SQLSTATE '${SQLSTATE_CUSTOMER_CHANGED}'`);
+    expect(text).toContain(`c_customer_lock_space CONSTANT integer := ${CUSTOMER_LOCK_SPACE};`);
+  });
 });
 
 const backend = postgresBackend();

@@ -79,16 +79,49 @@ export const identityEvents = pgTable(
     contactId: integer("contact_id")
       .notNull()
       .references(() => contacts.id),
+    // The two primaries carry no foreign key: an erasure (lib/forget.ts) deletes a customer's
+    // contacts and their own events, but another customer's history may still name an erased
+    // contact as a former primary. Ids are never reused, so such an id stays unambiguous, and
+    // the erasures table says where it went.
     /** The contact's primary before the change; null when it was created. */
-    oldPrimaryId: integer("old_primary_id").references(() => contacts.id),
+    oldPrimaryId: integer("old_primary_id"),
     /** The contact's primary after the change (itself when it is the primary). */
-    newPrimaryId: integer("new_primary_id")
-      .notNull()
-      .references(() => contacts.id),
+    newPrimaryId: integer("new_primary_id").notNull(),
   },
   (t) => [
     index("identity_events_contact_idx").on(t.contactId, t.id),
     index("identity_events_request_idx").on(t.requestId),
+  ],
+);
+
+/**
+ * One row per erased customer (`npm run forget`, lib/forget.ts): the part of the audit trail
+ * that survives an erasure. It holds ids and counts, never an email or a phone number, and
+ * is append-only like identity_events (a trigger refuses updates and deletes). Its row is
+ * also what lets identity_events give up the erased contacts' events: the trigger there
+ * allows a delete only of events whose contacts an erasure of the same transaction lists
+ * (drizzle/functions/identity_events_refuse_change.sql).
+ */
+export const erasures = pgTable(
+  "erasures",
+  {
+    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    occurredAt: timestamp("occurred_at", { withTimezone: true }).notNull().defaultNow(),
+    /** The erasure request (a ticket number, or a generated id): never the erased values. */
+    requestId: text("request_id").notNull(),
+    /** The erased contacts' ids, ascending; no foreign key, since the contacts are gone. */
+    contactIds: integer("contact_ids").array().notNull(),
+    contactCount: integer("contact_count").notNull(),
+    /** How many identity_events rows went with the contacts. */
+    eventCount: integer("event_count").notNull(),
+    /** The transaction that erased, which the identity_events trigger matches its own with. */
+    transactionId: bigint("transaction_id", { mode: "number" })
+      .notNull()
+      .default(sql`txid_current()`),
+  },
+  (t) => [
+    check("erasures_count_matches", sql`${t.contactCount} = cardinality(${t.contactIds})`),
+    index("erasures_transaction_idx").on(t.transactionId),
   ],
 );
 
@@ -115,4 +148,5 @@ export type Contact = typeof contacts.$inferSelect;
 export type NewContact = typeof contacts.$inferInsert;
 export type LinkPrecedence = (typeof linkPrecedence.enumValues)[number];
 export type IdentityEvent = typeof identityEvents.$inferSelect;
+export type Erasure = typeof erasures.$inferSelect;
 export type ProductionDatabase = typeof productionDatabase.$inferSelect;

@@ -8,7 +8,8 @@ import type { Guardrails } from "../guardrails.js";
 
 /**
  * The options jsonb, `p_options` in every function that takes it; each key is optional.
- * identify_contact reads them all, the other functions the guardrails.
+ * identify_contact reads all but dryRun, identify_forget all but maxContacts, the other
+ * functions the guardrails.
  */
 export interface SqlFunctionOptions extends Guardrails {
   /** Recorded on every identity event the call causes. */
@@ -20,6 +21,8 @@ export interface SqlFunctionOptions extends Guardrails {
    * a deadline the database enforces itself; absent or 0 = none.
    */
   deadlineMs?: number;
+  /** identify_forget only: find, lock and count what would be erased, but write nothing. */
+  dryRun?: boolean;
 }
 
 /** The options as the jsonb argument of a function call. */

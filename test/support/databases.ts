@@ -67,6 +67,8 @@ export interface Backend {
   /** False when the backend cannot run here; the suite skips. */
   available: boolean;
   open(): Promise<Connection>;
+  /** The opened database's URL; undefined for the embedded database, which has none. */
+  url(): string | undefined;
   dispose(): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ export function pgliteBackend(): Backend {
       connection = await openConnection(readConfig({ PGLITE_DIR: "memory://" }));
       return connection;
     },
+    url: () => undefined,
     async dispose() {
       await connection?.close();
     },
@@ -99,6 +102,7 @@ export function postgresBackend(options: { poolMax?: number } = {}): Backend {
       await connection.migrate();
       return connection;
     },
+    url: () => database?.url,
     async dispose() {
       await connection?.close();
       await database?.drop();
@@ -106,7 +110,7 @@ export function postgresBackend(options: { poolMax?: number } = {}): Backend {
   };
 }
 
-/** Empties the contacts table and restarts ids, between tests. */
+/** Empties the contacts and their audit trail and restarts ids, between tests. */
 export async function resetContacts(connection: Connection): Promise<void> {
-  await connection.db.execute(sql`truncate contacts, identity_events restart identity`);
+  await connection.db.execute(sql`truncate contacts, identity_events, erasures restart identity`);
 }
