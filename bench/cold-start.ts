@@ -114,8 +114,10 @@ async function main() {
       `Cold start, process start → first response, ${runs} runs each, alternating; ` +
         `identify function ${(bytes / 1024).toFixed(0)} KiB, driver-only ${(baselineBytes / 1024).toFixed(0)} KiB`,
     );
-    console.log("| node | function | median ms | min | max | import median ms | ratio |");
-    console.log("|---|---|---|---|---|---|---|");
+    console.log(
+      "| node | function | median ms | min | max | import median ms | first request median ms | ratio |",
+    );
+    console.log("|---|---|---|---|---|---|---|---|");
     for (const node of values.node) {
       const version = await new Promise<string>((resolve) => {
         const child = spawn(node, ["--version"]);
@@ -143,6 +145,7 @@ async function main() {
         console.log(
           `| ${version} | ${fn} | ${median(walls).toFixed(0)} | ${Math.min(...walls).toFixed(0)} | ` +
             `${Math.max(...walls).toFixed(0)} | ${median(list.map((s) => s.importedMs)).toFixed(0)} | ` +
+            `${median(list.map((s) => s.respondedMs - s.importedMs)).toFixed(0)} | ` +
             `${(median(walls) / base).toFixed(2)}× |`,
         );
       }

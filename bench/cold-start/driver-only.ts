@@ -29,7 +29,17 @@ export default {
     pool ??= open();
     const { rows } = await pool.query(
       "select outcome, id, email, phone_number, link_precedence, linked_id from identify_contact($1::text, $2::text, $3::jsonb)",
-      [body.email ?? null, body.phoneNumber ?? null, JSON.stringify({ requestId: "baseline" })],
+      // The options the service sends with its defaults, so both run the very same statement.
+      [
+        body.email ?? null,
+        body.phoneNumber ?? null,
+        JSON.stringify({
+          requestId: "baseline",
+          lockTimeoutMs: 5000,
+          deadlineMs: 8000,
+          maxContacts: 1000,
+        }),
+      ],
     );
     return Response.json({ rows });
   },
