@@ -62,9 +62,18 @@ async function readText(request: Request, limitBytes: number): Promise<string> {
   }
 }
 
-/** A JSON response that is never cached: every answer describes the customer right now. */
-export function jsonResponse(body: unknown, init: ResponseInit = {}): Response {
-  const headers = new Headers(init.headers);
-  headers.set("Cache-Control", "no-store");
-  return Response.json(body, { ...init, headers });
+/**
+ * A JSON response that is never cached: every answer describes the customer right now.
+ * Built from the serialized text and a plain header object, what Response.json does minus
+ * its Headers copy; behind `npm start` the adapter's Response keeps the text as it is and
+ * writes it to the socket directly (scripts/server.ts).
+ */
+export function jsonResponse(
+  body: unknown,
+  init: { status?: number; headers?: Record<string, string> } = {},
+): Response {
+  return new Response(JSON.stringify(body), {
+    status: init.status ?? 200,
+    headers: { "Content-Type": "application/json", ...init.headers, "Cache-Control": "no-store" },
+  });
 }

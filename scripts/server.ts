@@ -12,12 +12,19 @@ import { createServer, IncomingMessage, type Server } from "node:http";
 import { finished } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { NodeHttp1Handler, ServerRequest } from "srvx";
-import { toNodeHandler } from "srvx/node";
+import { FastResponse, toNodeHandler } from "srvx/node";
 import { staticMiddleware } from "srvx/static";
 import identify from "../api/identify.js";
 import { LOOPBACK_HOSTS } from "../lib/config.js";
 import { badRequest, misdirectedRequest, notFound, toErrorResponse } from "../lib/errors.js";
 import { log } from "../lib/log.js";
+
+// srvx's Response for Node: the same class to every caller (it extends the global one), but
+// it keeps a string body as it is, so the adapter writes it to the socket directly instead
+// of reading it back through a web stream, and its headers become a Headers only if read.
+// Set before any handler runs; the handler itself stays a plain Web-standard fetch handler.
+// (It inherits error() and redirect() from the global class, which its type omits.)
+globalThis.Response = FastResponse as unknown as typeof Response;
 
 const serveStatic = staticMiddleware({
   dir: fileURLToPath(new URL("../public", import.meta.url)),
