@@ -8,6 +8,17 @@ import { unauthorized } from "./errors.js";
 
 const digest = (value: string) => createHash("sha256").update(value).digest();
 
+/** The keys' digests, per configured key list: computed once, not on every request. */
+const keyDigests = new WeakMap<readonly string[], Buffer[]>();
+const digestsOf = (apiKeys: readonly string[]) => {
+  let digests = keyDigests.get(apiKeys);
+  if (!digests) {
+    digests = apiKeys.map(digest);
+    keyDigests.set(apiKeys, digests);
+  }
+  return digests;
+};
+
 /**
  * Checks the request's bearer token against the configured keys in constant time
  * (comparing fixed-length digests, and always against every key).
@@ -19,6 +30,6 @@ export function authorize(request: Request, apiKeys: readonly string[] | undefin
   const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(header);
   const presented = digest(match?.[1] ?? "");
   let granted = false;
-  for (const key of apiKeys) granted = timingSafeEqual(presented, digest(key)) || granted;
+  for (const key of digestsOf(apiKeys)) granted = timingSafeEqual(presented, key) || granted;
   if (!granted || !match) throw unauthorized(match ? "invalid_token" : undefined);
 }

@@ -21,10 +21,26 @@ export async function readJsonBody(request: Request, limitBytes: number): Promis
   const declared = Number(request.headers.get("content-length") ?? Number.NaN);
   if (declared > limitBytes) throw payloadTooLarge(limitBytes);
 
-  const text = await readText(request, limitBytes);
+  // A declared length within the limit is the body's length (HTTP framing), so it is read
+  // whole; otherwise piece by piece, stopping at the limit.
+  const text =
+    declared <= limitBytes ? await readWhole(request) : await readText(request, limitBytes);
   if (text.trim() === "") throw badJson();
   try {
     return JSON.parse(text);
+  } catch {
+    throw badJson();
+  }
+}
+
+/** Reads the whole body as UTF-8. */
+async function readWhole(request: Request): Promise<string> {
+  const bytes = await request.arrayBuffer().catch(() => {
+    // As in readText: the body only fails to arrive when the client went away.
+    throw clientClosed();
+  });
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     throw badJson();
   }
@@ -62,9 +78,18 @@ async function readText(request: Request, limitBytes: number): Promise<string> {
   }
 }
 
-/** A JSON response that is never cached: every answer describes the customer right now. */
-export function jsonResponse(body: unknown, init: ResponseInit = {}): Response {
-  const headers = new Headers(init.headers);
-  headers.set("Cache-Control", "no-store");
-  return Response.json(body, { ...init, headers });
+/**
+ * A JSON response that is never cached: every answer describes the customer right now.
+ * Built from the serialized text and a plain header object, what Response.json does minus
+ * its Headers copy; behind `npm start` the adapter's Response keeps the text as it is and
+ * writes it to the socket directly (scripts/server.ts).
+ */
+export function jsonResponse(
+  body: unknown,
+  init: { status?: number; headers?: Record<string, string> } = {},
+): Response {
+  return new Response(JSON.stringify(body), {
+    status: init.status ?? 200,
+    headers: { "Content-Type": "application/json", ...init.headers, "Cache-Control": "no-store" },
+  });
 }

@@ -11,13 +11,20 @@
 import { createServer, IncomingMessage, type Server } from "node:http";
 import { finished } from "node:stream";
 import { fileURLToPath } from "node:url";
-import type { NodeHttp1Handler, ServerRequest } from "srvx";
-import { toNodeHandler } from "srvx/node";
+import type { NodeHttp1Handler, NodeServerResponse, ServerRequest } from "srvx";
+import { FastResponse, NodeRequest, toNodeHandler } from "srvx/node";
 import { staticMiddleware } from "srvx/static";
 import identify from "../api/identify.js";
 import { LOOPBACK_HOSTS } from "../lib/config.js";
 import { badRequest, misdirectedRequest, notFound, toErrorResponse } from "../lib/errors.js";
 import { log } from "../lib/log.js";
+
+// srvx's Response for Node: the same class to every caller (it extends the global one), but
+// it keeps a string body as it is, so the adapter writes it to the socket directly instead
+// of reading it back through a web stream, and its headers become a Headers only if read.
+// Set before any handler runs; the handler itself stays a plain Web-standard fetch handler.
+// (It inherits error() and redirect() from the global class, which its type omits.)
+globalThis.Response = FastResponse as unknown as typeof Response;
 
 const serveStatic = staticMiddleware({
   dir: fileURLToPath(new URL("../public", import.meta.url)),
@@ -161,16 +168,31 @@ class RequestBody {
   #received = 0;
   #controller: ReadableStreamDefaultController<Uint8Array<ArrayBuffer>> | undefined;
   #stopFinished: (() => void) | undefined;
+  /** Whether the stream has been read from or cancelled (the Fetch standard's "disturbed"). */
+  #disturbed = false;
 
   constructor(req: IncomingMessage) {
     this.#req = req;
   }
 
-  /** The same request with this body; the handler reads it, or cancels it, or ignores it. */
-  toRequest(request: Request): Request {
+  /**
+   * The same request with this body; the handler reads it, or cancels it, or ignores it.
+   * srvx's own lazy Request (nothing is built until asked for: no URL parse, Headers copy or
+   * AbortSignal per request), with this body in place of srvx's.
+   */
+  toRequest(request: ServerRequest): Request {
+    this.#req.pause();
+    return new BodyRequest({ req: this.#req, res: request.runtime?.node?.res }, this);
+  }
+
+  get disturbed(): boolean {
+    return this.#disturbed;
+  }
+
+  /** The body as a Web stream, for a handler that reads it piece by piece. */
+  stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
     const req = this.#req;
-    req.pause();
-    const body = new ReadableStream<Uint8Array<ArrayBuffer>>(
+    return new ReadableStream<Uint8Array<ArrayBuffer>>(
       {
         start: (controller) => {
           this.#controller = controller;
@@ -182,21 +204,46 @@ class RequestBody {
           });
         },
         pull: () => {
+          this.#disturbed = true;
           req.resume();
         },
-        cancel: () => this.#release(),
+        cancel: () => {
+          this.#disturbed = true;
+          this.#release();
+        },
       },
       // Nothing is read ahead: every byte comes off the socket because the handler asked.
       { highWaterMark: 0 },
     );
-    const init = {
-      method: request.method,
-      headers: request.headers,
-      body,
-      signal: request.signal,
-      duplex: "half",
-    };
-    return new Request(request.url, init as RequestInit);
+  }
+
+  /**
+   * The whole body, read straight off the IncomingMessage (no Web stream): for a handler
+   * that takes it at once, as readJsonBody does when Content-Length is within its limit.
+   */
+  readAll(): Promise<ArrayBuffer> {
+    const req = this.#req;
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const onData = (chunk: Buffer) => {
+        this.#received += chunk.byteLength;
+        chunks.push(chunk);
+      };
+      const stop = finished(req, (error) => {
+        stop();
+        req.off("data", onData);
+        if (error) return reject(error);
+        const whole = new Uint8Array(this.#received);
+        let at = 0;
+        for (const chunk of chunks) {
+          whole.set(chunk, at);
+          at += chunk.byteLength;
+        }
+        resolve(whole.buffer);
+      });
+      req.on("data", onData);
+      req.resume();
+    });
   }
 
   readonly #onData = (chunk: Buffer) => {
@@ -247,5 +294,45 @@ class RequestBody {
       req.on("data", onData);
       req.resume();
     });
+  }
+}
+
+/** What srvx's NodeRequest is built from: the node:http pair. */
+interface NodeContext {
+  req: IncomingMessage;
+  res?: NodeServerResponse | undefined;
+}
+const LazyRequest = NodeRequest as unknown as new (context: NodeContext) => Request;
+
+/**
+ * srvx's lazy Request whose body is a RequestBody: a Web stream made when `body` is first
+ * read, or the whole body at once through arrayBuffer(). Everything else is srvx's.
+ */
+class BodyRequest extends LazyRequest {
+  readonly #source: RequestBody;
+  #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
+  #read = false;
+
+  constructor(context: NodeContext, source: RequestBody) {
+    super(context);
+    this.#source = source;
+  }
+
+  override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    this.#stream ??= this.#source.stream();
+    return this.#stream;
+  }
+
+  override get bodyUsed(): boolean {
+    return this.#read || this.#source.disturbed;
+  }
+
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    if (this.bodyUsed || this.#stream?.locked) {
+      return Promise.reject(new TypeError("Body is unusable: Body has already been read"));
+    }
+    this.#read = true;
+    if (this.#stream) return new Response(this.#stream).arrayBuffer();
+    return this.#source.readAll();
   }
 }
