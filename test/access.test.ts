@@ -115,6 +115,6 @@ describe("POST /identify with API keys, junk values and a cap configured", () =>
     expect(response.status).toBe(409);
     const body = (await response.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe("customer_too_large");
-    expect(body.error.message).toContain("cap of 2 contacts");
+    expect(body.error.message).toContain("more than 2 contacts (MAX_CONTACTS_PER_CUSTOMER)");
   });
 });

@@ -159,7 +159,9 @@ export function auditSuite(backend: Backend) {
         const error = await rejection(run("c@x.io", "1", "r", cap));
         expect(error).toBeInstanceOf(HttpError);
         expect(error).toMatchObject({ status: 409, code: "customer_too_large" });
-        expect((error as HttpError).message).toContain("cap of 2 contacts");
+        expect((error as HttpError).message).toContain(
+          "more than 2 contacts (MAX_CONTACTS_PER_CUSTOMER)",
+        );
         expect(await allContacts(db)).toEqual(before);
         expect(await events()).toEqual(eventsBefore);
       });
