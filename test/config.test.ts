@@ -130,7 +130,12 @@ describe("junk lists", () => {
     expect(guardrailsFrom(config)).toEqual({
       junkEmails: ["test@test.com"],
       junkEmailPatterns: ["^No,Reply@"],
+      maxContacts: 1000,
     });
+  });
+
+  it("turns the customer cap on at 1000 contacts when MAX_CONTACTS_PER_CUSTOMER is unset", () => {
+    expect(guardrailsFrom(readConfig({})).maxContacts).toBe(1000);
   });
 });
 
