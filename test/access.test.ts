@@ -3,8 +3,8 @@
  * junk values and the customer cap. (Their behaviour in the database is covered in
  * test/suites/audit.ts; this file checks the wiring and the HTTP answers.)
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { closeDatabase } from "../lib/db/client.js";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { serveFromPgliteCopy } from "./support/databases.js";
 import { postIdentify } from "./support/http.js";
 
 const KEY = "k3y-for-tests-0123456789";
@@ -14,15 +14,13 @@ const post = (body: unknown, authorization?: string) =>
   postIdentify(body, authorization ? { headers: { Authorization: authorization } } : {});
 
 describe("POST /identify with API keys, junk values and a cap configured", () => {
+  serveFromPgliteCopy();
   beforeAll(() => {
-    delete process.env.DATABASE_URL;
-    process.env.PGLITE_DIR = "memory://";
     process.env.API_KEYS = `${KEY}, ${OTHER_KEY}`;
     process.env.JUNK_EMAILS = "Test@Test.com, /^noreply@/";
     process.env.JUNK_PHONE_NUMBERS = "/^0+$/";
     process.env.MAX_CONTACTS_PER_CUSTOMER = "2";
   });
-  afterAll(() => closeDatabase());
 
   it("answers 401 with a bearer challenge when no key is sent", async () => {
     const response = await post({ email: "a@x.io" });

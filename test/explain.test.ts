@@ -1,25 +1,22 @@
 /** `npm run explain`: the customer and its story, from the audit trail. */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readConfig } from "../lib/config.js";
-import { type Connection, openConnection } from "../lib/db/client.js";
+import type { Connection } from "../lib/db/client.js";
 import { describeEvent, explainCustomer, formatExplanation } from "../lib/explain.js";
 import { identify } from "../lib/identify.js";
+import { clonePglite, connect, type PgliteFolder } from "./support/databases.js";
 
 const run = promisify(execFile);
 
 describe("explaining a customer", () => {
-  let dir: string;
+  let folder: PgliteFolder;
   let connection: Connection;
   const ids = { george: 0, biff: 0 };
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "identify-explain-"));
-    connection = await openConnection(readConfig({ PGLITE_DIR: join(dir, "data") }));
+    folder = await clonePglite();
+    connection = await connect({ PGLITE_DIR: folder.dir });
     const send = (email: string, phoneNumber: string, requestId: string) =>
       identify(connection.db, { email, phoneNumber }, { lockTimeoutMs: 5000, requestId });
     ids.george = (
@@ -32,7 +29,7 @@ describe("explaining a customer", () => {
   });
   afterAll(async () => {
     await connection?.close();
-    await rm(dir, { recursive: true, force: true });
+    await folder?.remove();
   });
 
   it("finds the whole customer from a secondary's phone number", async () => {
@@ -64,14 +61,14 @@ describe("explaining a customer", () => {
         "npx",
         ["tsx", "scripts/explain.ts", "--email", " George@HillValley.edu "],
         {
-          env: { ...process.env, DATABASE_URL: "", PGLITE_DIR: join(dir, "data") },
+          env: { ...process.env, DATABASE_URL: "", PGLITE_DIR: folder.dir },
         },
       );
       expect(stdout).toContain(`Customer ${ids.george} — 2 contact(s)`);
       expect(stdout).toContain(`contact ${ids.biff} became secondary of ${ids.george}`);
       expect(stdout).toContain("request req-merge");
     } finally {
-      connection = await openConnection(readConfig({ PGLITE_DIR: join(dir, "data") }));
+      connection = await connect({ PGLITE_DIR: folder.dir });
     }
   });
 

@@ -8,9 +8,9 @@ import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readConfig } from "../lib/config.js";
-import { type Connection, openConnection } from "../lib/db/client.js";
+import type { Connection } from "../lib/db/client.js";
 import {
+  connect,
   createPostgresDatabase,
   postgresAvailable,
   type TestDatabase,
@@ -42,7 +42,7 @@ describe("the deploy-time migration script", () => {
     expect(result.output).toMatch(/No database configured for this deployment: set DATABASE_URL/);
   });
 
-  describe.skipIf(!postgresAvailable)("on a fresh PostgreSQL database", () => {
+  describe.skipIf(!postgresAvailable())("on a fresh PostgreSQL database", () => {
     let database: TestDatabase;
     let inspect: Connection;
     const snapshot = async () => {
@@ -56,8 +56,9 @@ describe("the deploy-time migration script", () => {
     };
 
     beforeAll(async () => {
-      database = await createPostgresDatabase();
-      inspect = await openConnection(readConfig({ DATABASE_URL: database.url }));
+      // Empty, not a copy of the migrated template: the script must build the schema.
+      database = await createPostgresDatabase({ migrated: false });
+      inspect = await connect({ DATABASE_URL: database.url });
     });
     afterAll(async () => {
       await inspect.close();

@@ -5,9 +5,8 @@
 import { readFile } from "node:fs/promises";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import identify from "../api/identify.js";
-import { closeDatabase } from "../lib/db/client.js";
 import {
   customerTooLarge,
   DatabaseUnavailableError,
@@ -16,6 +15,7 @@ import {
 } from "../lib/errors.js";
 import { parseIdentifyRequest } from "../lib/input.js";
 import { buildOpenApiDocument } from "../scripts/openapi.js";
+import { serveFromPgliteCopy } from "./support/databases.js";
 
 type Doc = ReturnType<typeof buildOpenApiDocument>;
 type Operation = Doc["paths"]["/identify"]["post"];
@@ -50,11 +50,7 @@ const json = (body: unknown) =>
   request({ headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 
 describe("the OpenAPI document", () => {
-  beforeAll(() => {
-    delete process.env.DATABASE_URL;
-    process.env.PGLITE_DIR = "memory://";
-  });
-  afterAll(() => closeDatabase());
+  serveFromPgliteCopy();
 
   it("is the document the code generates (run `npm run openapi` after changing the contract)", () => {
     expect(committed).toEqual(JSON.parse(JSON.stringify(buildOpenApiDocument())));

@@ -1,18 +1,14 @@
 /**
  * The node:http server behind `npm start`, over real sockets: routing, static files, and
- * keep-alive surviving every kind of rejected request. Runs on in-memory PGlite.
+ * keep-alive surviving every kind of rejected request. Runs on a PGlite database of its own.
  */
-
-// Before anything opens the database: the db module reads the environment on first request.
-process.env.PGLITE_DIR = "memory://";
-delete process.env.DATABASE_URL;
 
 import { Agent, type IncomingHttpHeaders, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeDatabase } from "../lib/db/client.js";
 import { createIdentifyServer, MAX_DISCARD_BYTES } from "../scripts/server.js";
+import { serveFromPgliteCopy } from "./support/databases.js";
 
 interface Sent {
   method?: string;
@@ -39,6 +35,8 @@ interface Received {
 const server = createIdentifyServer();
 let port = 0;
 
+serveFromPgliteCopy();
+
 beforeAll(async () => {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -50,7 +48,6 @@ beforeAll(async () => {
 afterAll(async () => {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  await closeDatabase();
 });
 
 /**

@@ -6,12 +6,13 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import identify, { BODY_LIMIT_BYTES } from "../../api/identify.js";
-import { readConfig } from "../../lib/config.js";
-import { closeDatabase, getConnection, openConnection } from "../../lib/db/client.js";
+import { closeDatabase, getConnection } from "../../lib/db/client.js";
 import { allContacts } from "../support/contacts.js";
 import {
+  connect,
   createPostgresDatabase,
   postgresAvailable,
+  serveFromPgliteCopy,
   type TestDatabase,
 } from "../support/databases.js";
 import { IDENTIFY_URL, postIdentify } from "../support/http.js";
@@ -43,25 +44,22 @@ async function errorOf(response: Response, status: number, code: string) {
 }
 
 export function handlerSuite(backendName: "pglite" | "postgres") {
-  const available = backendName === "pglite" || postgresAvailable;
+  const available = backendName === "pglite" || postgresAvailable();
   describe.skipIf(!available)(`POST /identify on ${backendName}`, () => {
     let database: TestDatabase | undefined;
 
-    beforeAll(async () => {
-      if (backendName === "postgres") {
+    if (backendName === "pglite") serveFromPgliteCopy();
+    else {
+      beforeAll(async () => {
         database = await createPostgresDatabase();
         process.env.DATABASE_URL = database.url;
         process.env.DB_LOCK_TIMEOUT_MS = "300";
-      } else {
-        delete process.env.DATABASE_URL;
-        process.env.PGLITE_DIR = "memory://";
-      }
-      await (await getConnection()).migrate();
-    });
-    afterAll(async () => {
-      await closeDatabase();
-      await database?.drop();
-    });
+      });
+      afterAll(async () => {
+        await closeDatabase();
+        await database?.drop();
+      });
+    }
     beforeEach(async () => {
       await (await getConnection()).db.execute(
         sql`truncate contacts, identity_events restart identity`,
@@ -292,7 +290,7 @@ export function handlerSuite(backendName: "pglite" | "postgres") {
     it.skipIf(backendName !== "postgres")(
       "answers 503 with Retry-After when a lock wait times out, and writes nothing",
       async () => {
-        const blocker = await openConnection(readConfig({ DATABASE_URL: database?.url }));
+        const blocker = await connect({ DATABASE_URL: database?.url });
         try {
           const response = await blocker.db.transaction(async (tx) => {
             await tx.execute(sql`lock table contacts in access exclusive mode`);
