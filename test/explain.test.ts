@@ -1,13 +1,10 @@
 /** `npm run explain`: the customer and its story, from the audit trail. */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
 import { describeEvent, explainCustomer, formatExplanation } from "../lib/explain.js";
 import { identify } from "../lib/identify.js";
 import { clonePglite, connect, type PgliteFolder } from "./support/databases.js";
-
-const run = promisify(execFile);
+import { runScript } from "./support/scripts.js";
 
 describe("explaining a customer", () => {
   let folder: PgliteFolder;
@@ -55,15 +52,15 @@ describe("explaining a customer", () => {
   });
 
   it("prints the customer and its history from the command line", async () => {
+    // The embedded database admits one process at a time.
     await connection.close();
     try {
-      const { stdout } = await run(
-        "npx",
-        ["tsx", "scripts/explain.ts", "--email", " George@HillValley.edu "],
-        {
-          env: { ...process.env, DATABASE_URL: "", PGLITE_DIR: folder.dir },
-        },
+      const { stdout, code } = await runScript(
+        "scripts/explain.ts",
+        ["--email", " George@HillValley.edu "],
+        { PGLITE_DIR: folder.dir },
       );
+      expect(code).toBe(0);
       expect(stdout).toContain(`Customer ${ids.george} — 2 contact(s)`);
       expect(stdout).toContain(`contact ${ids.biff} became secondary of ${ids.george}`);
       expect(stdout).toContain("request req-merge");

@@ -4,8 +4,6 @@
  * leaves behind (chains, split customers, unnormalized and invalid values, duplicates,
  * deleted rows, dangling and self links), imported into a fresh identify database.
  */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { asc, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Connection, type Database, queryRows } from "../lib/db/client.js";
@@ -20,8 +18,7 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
-
-const run = promisify(execFile);
+import { runScript } from "./support/scripts.js";
 
 const CONSISTENT = {
   primaryNotOldest: 0,
@@ -316,19 +313,9 @@ describe.skipIf(!postgresAvailable())("importing from the old service into other
     }));
 
   describe("the command", () => {
-    /** Runs `npx tsx scripts/import.ts` with the given arguments and database variables. */
-    async function runImport(args: string[], env: Record<string, string>) {
-      const { DATABASE_URL: _url, ...inherited } = process.env;
-      try {
-        const { stdout, stderr } = await run("npx", ["tsx", "scripts/import.ts", ...args], {
-          env: { ...inherited, ...env },
-        });
-        return { code: 0, output: stdout + stderr };
-      } catch (error) {
-        const failed = error as { code: number; stdout: string; stderr: string };
-        return { code: failed.code, output: failed.stdout + failed.stderr };
-      }
-    }
+    /** Runs `tsx scripts/import.ts` with the given arguments and database variables. */
+    const runImport = (args: string[], env: Record<string, string>) =>
+      runScript("scripts/import.ts", args, env);
 
     it("migrates DATABASE_URL, imports into it and prints the report", async () => {
       // Empty: the command must migrate it first.

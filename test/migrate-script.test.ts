@@ -3,9 +3,7 @@
  * vercel-build`): it creates the schema on a fresh database, changes nothing the second
  * time, and fails the build plainly when no database is configured.
  */
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { promisify } from "node:util";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
@@ -15,25 +13,15 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
+import { runScript } from "./support/scripts.js";
 
-const run = promisify(execFile);
 const journal = JSON.parse(
   await readFile(new URL("../drizzle/meta/_journal.json", import.meta.url), "utf8"),
 ) as { entries: unknown[] };
 
 /** Runs `tsx scripts/migrate.ts --deploy` with only the given database variables. */
-async function deployMigrate(env: Record<string, string>) {
-  const { DATABASE_URL: _url, DATABASE_URL_UNPOOLED: _unpooled, ...inherited } = process.env;
-  try {
-    const { stdout, stderr } = await run("npx", ["tsx", "scripts/migrate.ts", "--deploy"], {
-      env: { ...inherited, ...env },
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, output: failed.stdout + failed.stderr };
-  }
-}
+const deployMigrate = (env: Record<string, string>) =>
+  runScript("scripts/migrate.ts", ["--deploy"], env);
 
 describe("the deploy-time migration script", () => {
   it("fails the build with a plain message when no database URL is configured", async () => {
