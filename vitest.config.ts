@@ -1,4 +1,5 @@
 /** Test runner configuration: every suite runs against real databases, so allow for I/O. */
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -11,6 +12,10 @@ export default defineConfig({
     // Each file gets its own module graph, so each opens its own database connection (and
     // reads its own configuration: lib/config.ts caches it per process).
     isolate: true,
+    // One file per core. Vitest's default leaves a core free, which on a 2-core machine ran
+    // the files one at a time, although they spend much of their time waiting on
+    // PostgreSQL and on the scripts they start.
+    maxWorkers: availableParallelism(),
     // Request logs are noise when a test passes and evidence when it fails.
     silent: "passed-only",
   },
