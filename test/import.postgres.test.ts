@@ -18,7 +18,11 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
+import { databaseError, failureOf } from "./support/errors.js";
 import { runScript } from "./support/scripts.js";
+
+/** SQLSTATE 2201B, which PostgreSQL raises for a regular expression it cannot compile. */
+const INVALID_REGULAR_EXPRESSION = "2201B";
 
 const CONSISTENT = {
   primaryNotOldest: 0,
@@ -304,10 +308,13 @@ describe.skipIf(!postgresAvailable())("importing from the old service into other
   it("leaves the target untouched when the import fails part-way", () =>
     withEmbedded(async (embedded) => {
       // An invalid junk pattern makes settling fail after every row has been inserted.
-      const failing = importFromLegacy(embedded.db, source.db, {
-        guardrails: { junkEmailPatterns: ["("] },
+      const error = await failureOf(
+        importFromLegacy(embedded.db, source.db, { guardrails: { junkEmailPatterns: ["("] } }),
+      );
+      expect(databaseError(error)).toMatchObject({
+        code: INVALID_REGULAR_EXPRESSION,
+        message: expect.stringMatching(/^invalid regular expression/),
       });
-      await expect(failing).rejects.toThrow();
       expect(await embedded.db.$count(contacts)).toBe(0);
       expect(await embedded.db.$count(identityEvents)).toBe(0);
     }));
