@@ -68,7 +68,10 @@ export async function probePostgres(): Promise<boolean> {
     }
     return true;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    // Drizzle's "Failed query" says little; the driver's error under it says why.
+    let cause = error;
+    while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+    const reason = cause instanceof Error ? cause.message : String(cause);
     if (process.env.CI === "true") {
       throw new Error(`CI=true but PostgreSQL at ${ADMIN_URL} is not reachable: ${reason}`);
     }
