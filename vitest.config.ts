@@ -7,8 +7,10 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // Builds, once per run, the migrated databases each file copies instead of migrating.
     globalSetup: ["test/support/global-setup.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Guards against hangs only. On a busy 2-core machine a test that starts a script, or
+    // creates a database from nothing, has taken over 30 s.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // Each file gets its own module graph, so each opens its own database connection (and
     // reads its own configuration: lib/config.ts caches it per process).
     isolate: true,

@@ -40,10 +40,7 @@ describe("the embedded database", () => {
     return folder.dir;
   }
 
-  // Creating a database from nothing runs initdb: past 30 s on a busy 2-core machine.
-  it("creates the database in a new PGLITE_DIR and applies every migration", {
-    timeout: 120_000,
-  }, async () => {
+  it("creates the database in a new PGLITE_DIR and applies every migration", async () => {
     const connection = await open(await newDir());
     cleanup.push(() => connection.close());
     const [row] = await queryRows<{ migrations: number; hasContacts: boolean }>(
