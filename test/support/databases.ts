@@ -228,9 +228,10 @@ export interface PgliteFolder {
 }
 
 /**
- * A new empty folder for a test's PGlite files, on a RAM file system where there is one:
- * on disk every commit waits for fsync, which made a suite of small transactions eight
- * times slower than in memory.
+ * A new empty folder for a test's PGlite files, on a RAM file system where there is one.
+ * On this machine's disk, shared with every other worktree's databases, copying the
+ * 40 MB template and running 200 small transactions took 1.5 to 5 s, against 0.8 to 1.2 s
+ * in /dev/shm (PGlite runs with fsync off, so this is plain write and copy cost).
  */
 export async function scratchFolder(): Promise<string> {
   const root = (await accessible("/dev/shm", constants.W_OK)) ? "/dev/shm" : tmpdir();
