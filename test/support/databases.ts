@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, cp, mkdir, mkdtemp, readdir, readFile, rename, rm } from "node:fs/promises";
+import { access, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -173,6 +173,25 @@ const accessible = (path: string, mode = constants.F_OK) =>
     () => false,
   );
 
+/**
+ * Deletes the scratch folders of runs that were stopped before their files could (Ctrl-C
+ * skips the cleanup hooks), each a 40 MB copy that in /dev/shm holds memory until reboot.
+ * Runs going on in other worktrees share the prefix, but none keeps a folder for an hour.
+ */
+export async function removeStaleScratchFolders(): Promise<void> {
+  const root = await scratchRoot();
+  const anHourAgo = Date.now() - 60 * 60 * 1000;
+  for (const entry of await readdir(root)) {
+    if (!entry.startsWith(SCRATCH_PREFIX)) continue;
+    const path = join(root, entry);
+    const modified = await stat(path).then(
+      (info) => info.mtimeMs,
+      () => Number.POSITIVE_INFINITY,
+    );
+    if (modified < anHourAgo) await rm(path, { recursive: true, force: true });
+  }
+}
+
 declare module "vitest" {
   export interface ProvidedContext {
     /** The migrated PGlite folder to copy. */
@@ -234,9 +253,13 @@ export interface PgliteFolder {
  * in /dev/shm (PGlite runs with fsync off, so this is plain write and copy cost).
  */
 export async function scratchFolder(): Promise<string> {
-  const root = (await accessible("/dev/shm", constants.W_OK)) ? "/dev/shm" : tmpdir();
-  return mkdtemp(join(root, "identify-test-"));
+  return mkdtemp(join(await scratchRoot(), SCRATCH_PREFIX));
 }
+
+const SCRATCH_PREFIX = "identify-test-";
+
+const scratchRoot = async () =>
+  (await accessible("/dev/shm", constants.W_OK)) ? "/dev/shm" : tmpdir();
 
 /** Copies the run's migrated PGlite folder into a new folder of this file's own. */
 export async function clonePglite(): Promise<PgliteFolder> {
