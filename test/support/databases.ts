@@ -51,6 +51,27 @@ async function withAdmin<T>(work: (admin: Connection) => Promise<T>): Promise<T>
   }
 }
 
+const accessible = (path: string, mode = constants.F_OK) =>
+  access(path, mode).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * A new empty folder for a test's PGlite files, on a RAM file system where there is one.
+ * On this machine's disk, shared with every other worktree's databases, copying the
+ * 40 MB template and running 200 small transactions took 1.5 to 5 s, against 0.8 to 1.2 s
+ * in /dev/shm (PGlite runs with fsync off, so this is plain write and copy cost).
+ */
+export async function scratchFolder(): Promise<string> {
+  return mkdtemp(join(await scratchRoot(), SCRATCH_PREFIX));
+}
+
+const SCRATCH_PREFIX = "identify-test-";
+
+const scratchRoot = async () =>
+  (await accessible("/dev/shm", constants.W_OK)) ? "/dev/shm" : tmpdir();
+
 // ---------------------------------------------------------------------------------------
 // Built once per run, by the global setup.
 
@@ -167,12 +188,6 @@ export async function buildPgliteTemplate(): Promise<string> {
   return dir;
 }
 
-const accessible = (path: string, mode = constants.F_OK) =>
-  access(path, mode).then(
-    () => true,
-    () => false,
-  );
-
 /**
  * Deletes the scratch folders of runs that were stopped before their files could (Ctrl-C
  * skips the cleanup hooks), each a 40 MB copy that in /dev/shm holds memory until reboot.
@@ -245,21 +260,6 @@ export interface PgliteFolder {
   dir: string;
   remove(): Promise<void>;
 }
-
-/**
- * A new empty folder for a test's PGlite files, on a RAM file system where there is one.
- * On this machine's disk, shared with every other worktree's databases, copying the
- * 40 MB template and running 200 small transactions took 1.5 to 5 s, against 0.8 to 1.2 s
- * in /dev/shm (PGlite runs with fsync off, so this is plain write and copy cost).
- */
-export async function scratchFolder(): Promise<string> {
-  return mkdtemp(join(await scratchRoot(), SCRATCH_PREFIX));
-}
-
-const SCRATCH_PREFIX = "identify-test-";
-
-const scratchRoot = async () =>
-  (await accessible("/dev/shm", constants.W_OK)) ? "/dev/shm" : tmpdir();
 
 /** Copies the run's migrated PGlite folder into a new folder of this file's own. */
 export async function clonePglite(): Promise<PgliteFolder> {
