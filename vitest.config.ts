@@ -1,13 +1,23 @@
 /** Test runner configuration: every suite runs against real databases, so allow for I/O. */
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
-    // Each file gets its own module graph, so each opens its own database connection.
+    // Builds, once per run, the migrated databases each file copies instead of migrating.
+    globalSetup: ["test/support/global-setup.ts"],
+    // Guards against hangs only. On a busy 2-core machine a test that starts a script, or
+    // creates a database from nothing, has taken over 30 s.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Each file gets its own module graph, so each opens its own database connection (and
+    // reads its own configuration: lib/config.ts caches it per process).
     isolate: true,
+    // One file per core. Vitest's default leaves a core free, which on a 2-core machine ran
+    // the files one at a time, although they spend much of their time waiting on
+    // PostgreSQL and on the scripts they start.
+    maxWorkers: availableParallelism(),
     // Request logs are noise when a test passes and evidence when it fails.
     silent: "passed-only",
   },

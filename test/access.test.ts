@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { readConfig } from "../lib/config.js";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
 import { checkJunkPatterns } from "../lib/guardrails.js";
+import { serveFromPgliteCopy } from "./support/databases.js";
 import { postIdentify } from "./support/http.js";
 
 const KEY = "k3y-for-tests-0123456789";
@@ -16,16 +17,14 @@ const post = (body: unknown, authorization?: string) =>
   postIdentify(body, authorization ? { headers: { Authorization: authorization } } : {});
 
 describe("POST /identify with API keys, junk values and a cap configured", () => {
+  serveFromPgliteCopy();
   beforeAll(() => {
-    delete process.env.DATABASE_URL;
-    process.env.PGLITE_DIR = "memory://";
     process.env.API_KEYS = `${KEY}, ${OTHER_KEY}`;
     process.env.JUNK_EMAILS = "Test@Test.com, /^noreply@/";
     // A comma inside a pattern belongs to it: the pattern runs to the "/" before a comma.
     process.env.JUNK_PHONE_NUMBERS = "/^0{3,}$/";
     process.env.MAX_CONTACTS_PER_CUSTOMER = "2";
   });
-  afterAll(() => closeDatabase());
 
   it("answers 401 with a bearer challenge when no key is sent", async () => {
     const response = await post({ email: "a@x.io" });

@@ -84,7 +84,7 @@ describe("the developer WebSocket proxy", () => {
   });
 });
 
-describe.skipIf(!postgresAvailable)("TLS as the URL says", () => {
+describe.skipIf(!postgresAvailable())("TLS as the URL says", () => {
   /** The local test server runs without SSL, as many self-hosted ones do. */
   const withSslMode = (mode: string) => {
     const url = new URL(ADMIN_URL);

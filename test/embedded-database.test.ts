@@ -1,16 +1,22 @@
-/** The embedded database: persisted in its folder, one process at a time, never on Vercel. */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+/**
+ * The embedded database: created and migrated in a new folder, persisted there, one process
+ * at a time, never on Vercel.
+ */
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { readConfig } from "../lib/config.js";
-import { type Connection, closeDatabase, openConnection } from "../lib/db/client.js";
+import { type Connection, closeDatabase } from "../lib/db/client.js";
+import { queryRows } from "../lib/db/query.js";
 import { DatabaseUnavailableError } from "../lib/errors.js";
+import { clonePglite, connect, scratchFolder } from "./support/databases.js";
 import { postIdentify } from "./support/http.js";
 
-const open = (dir: string) =>
-  openConnection(readConfig({ PGLITE_DIR: dir, PGLITE_LOCK_WAIT_MS: "300" }));
+const journal = JSON.parse(
+  await readFile(new URL("../drizzle/meta/_journal.json", import.meta.url), "utf8"),
+) as { entries: unknown[] };
+
+const open = (dir: string) => connect({ PGLITE_DIR: dir, PGLITE_LOCK_WAIT_MS: "300" });
 
 describe("the embedded database", () => {
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -18,14 +24,36 @@ describe("the embedded database", () => {
     for (const step of cleanup.splice(0).reverse()) await step();
   });
 
-  async function tempDir() {
-    const parent = await mkdtemp(join(tmpdir(), "identify-pglite-"));
+  /** A folder that does not exist yet: opening it must create and migrate the database. */
+  async function newDir() {
+    const parent = await scratchFolder();
     cleanup.push(() => rm(parent, { recursive: true, force: true }));
     return join(parent, "data");
   }
 
+  /**
+   * A folder that already holds a migrated database, for the tests of who may open it:
+   * creating one from nothing takes seconds, and the first test covers that.
+   */
+  async function migratedDir() {
+    const folder = await clonePglite();
+    cleanup.push(() => folder.remove());
+    return folder.dir;
+  }
+
+  it("creates the database in a new PGLITE_DIR and applies every migration", async () => {
+    const connection = await open(await newDir());
+    cleanup.push(() => connection.close());
+    const [row] = await queryRows<{ migrations: number; hasContacts: boolean }>(
+      connection.db,
+      sql`select (select count(*) from drizzle.__drizzle_migrations)::int as "migrations",
+                 to_regclass('public.contacts') is not null as "hasContacts"`,
+    );
+    expect(row).toEqual({ migrations: journal.entries.length, hasContacts: true });
+  });
+
   it("keeps its data in PGLITE_DIR across connections", async () => {
-    const dir = await tempDir();
+    const dir = await migratedDir();
     const first = await open(dir);
     await first.db.execute(
       sql`insert into contacts (email, link_precedence) values ('kept@x.io', 'primary')`,
@@ -40,7 +68,7 @@ describe("the embedded database", () => {
   });
 
   it("refuses a second opener of the same folder with a clear error instead of corrupting it", async () => {
-    const dir = await tempDir();
+    const dir = await migratedDir();
     const holder: Connection = await open(dir);
     cleanup.push(() => holder.close());
     const attempt = open(dir);
@@ -49,7 +77,7 @@ describe("the embedded database", () => {
   });
 
   it("opens the folder again once its holder closed", async () => {
-    const dir = await tempDir();
+    const dir = await migratedDir();
     await (await open(dir)).close();
     const again = await open(dir);
     cleanup.push(() => again.close());

@@ -1,38 +1,34 @@
 /** `npm run explain`: the customer and its story, from the audit trail. */
-import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readConfig } from "../lib/config.js";
-import { type Connection, openConnection } from "../lib/db/client.js";
+import type { Connection } from "../lib/db/client.js";
 import { describeEvent, explainCustomer, formatExplanation } from "../lib/explain.js";
 import { identify } from "../lib/identify.js";
-
-const run = promisify(execFile);
+import { clonePglite, connect, type PgliteFolder } from "./support/databases.js";
+import { runScript } from "./support/scripts.js";
 
 describe("explaining a customer", () => {
-  let dir: string;
+  let folder: PgliteFolder;
   let connection: Connection;
-  const ids = { george: 0, biff: 0 };
+  const ids = { george: 0, biff: 0, lorraine: 0, mcfly: 0 };
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "identify-explain-"));
-    connection = await openConnection(readConfig({ PGLITE_DIR: join(dir, "data") }));
-    const send = (email: string, phoneNumber: string, requestId: string) =>
-      identify(connection.db, { email, phoneNumber }, { lockTimeoutMs: 5000, requestId });
-    ids.george = (
-      await send("george@hillvalley.edu", "919191", "req-george")
-    ).customer.primaryContactId;
-    ids.biff = (
-      await send("biffsucks@hillvalley.edu", "717171", "req-biff")
-    ).customer.primaryContactId;
+    folder = await clonePglite();
+    connection = await connect({ PGLITE_DIR: folder.dir });
+    const send = async (email: string, phoneNumber: string, requestId: string) =>
+      (await identify(connection.db, { email, phoneNumber }, { lockTimeoutMs: 5000, requestId }))
+        .customer;
+    // Worked example 2: two customers joined by a request, sharing no value between them.
+    ids.george = (await send("george@hillvalley.edu", "919191", "req-george")).primaryContactId;
+    ids.biff = (await send("biffsucks@hillvalley.edu", "717171", "req-biff")).primaryContactId;
     await send("george@hillvalley.edu", "717171", "req-merge");
+    // Worked example 1: a secondary that shares its phone number with the primary.
+    ids.lorraine = (await send("lorraine@hillvalley.edu", "123456", "req-l")).primaryContactId;
+    const mcfly = await send("mcfly@hillvalley.edu", "123456", "req-m");
+    ids.mcfly = mcfly.secondaryContactIds[0] ?? 0;
   });
   afterAll(async () => {
     await connection?.close();
-    await rm(dir, { recursive: true, force: true });
+    await folder?.remove();
   });
 
   it("finds the whole customer from a secondary's phone number", async () => {
@@ -58,27 +54,67 @@ describe("explaining a customer", () => {
   });
 
   it("prints the customer and its history from the command line", async () => {
+    // The embedded database admits one process at a time.
     await connection.close();
     try {
-      const { stdout } = await run(
-        "npx",
-        ["tsx", "scripts/explain.ts", "--email", " George@HillValley.edu "],
-        {
-          env: { ...process.env, DATABASE_URL: "", PGLITE_DIR: join(dir, "data") },
-        },
+      const { stdout, code } = await runScript(
+        "scripts/explain.ts",
+        ["--email", " George@HillValley.edu "],
+        { PGLITE_DIR: folder.dir },
       );
+      expect(code).toBe(0);
       expect(stdout).toContain(`Customer ${ids.george} — 2 contact(s)`);
       expect(stdout).toContain(`contact ${ids.biff} became secondary of ${ids.george}`);
       expect(stdout).toContain("request req-merge");
     } finally {
-      connection = await openConnection(readConfig({ PGLITE_DIR: join(dir, "data") }));
+      connection = await connect({ PGLITE_DIR: folder.dir });
     }
   });
 
-  it("formats an explanation with contacts, shared values and history", async () => {
-    const explanation = await explainCustomer(connection.db, { email: "george@hillvalley.edu" });
+  it("names each pair of contacts that share a value, and the value", async () => {
+    const explanation = await explainCustomer(connection.db, { phoneNumber: "123456" });
+    expect(explanation?.sharedValues).toEqual([
+      { a: ids.lorraine, b: ids.mcfly, kind: "phone", value: "123456" },
+    ]);
     const text = explanation ? formatExplanation(explanation) : "";
-    expect(text).toMatch(/Contacts \(oldest first\):/);
-    expect(text).toMatch(/History:/);
+    expect(text).toContain(
+      `Linked by shared values:\n  ${ids.lorraine} and ${ids.mcfly} share phone 123456\n`,
+    );
+  });
+
+  it("says so when contacts share no value and are linked only by the requests that joined them", async () => {
+    const explanation = await explainCustomer(connection.db, { email: "george@hillvalley.edu" });
+    expect(explanation?.sharedValues).toEqual([]);
+    const text = explanation ? formatExplanation(explanation) : "";
+    expect(text).toContain(
+      "Linked by shared values:\n  (none: a single contact, or contacts joined only through other contacts)\n",
+    );
+  });
+
+  it("formats the contacts oldest first and every event with its request", async () => {
+    const explanation = await explainCustomer(connection.db, { email: "george@hillvalley.edu" });
+    const lines = (explanation ? formatExplanation(explanation) : "").split("\n");
+    /** The lines under a heading, up to the blank line that ends its section. */
+    const section = (heading: string) => {
+      const rest = lines.slice(lines.indexOf(heading) + 1);
+      return rest.slice(0, rest.includes("") ? rest.indexOf("") : undefined);
+    };
+    const time = String.raw`\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z`;
+    const line = (text: string) => expect.stringMatching(new RegExp(text));
+    expect(section("Contacts (oldest first):")).toEqual([
+      line(`^ +${ids.george}  primary    george@hillvalley\\.edu  919191  created ${time}$`),
+      line(`^ +${ids.biff}  secondary  biffsucks@hillvalley\\.edu  717171  created ${time}$`),
+    ]);
+    expect(section("History:")).toEqual([
+      line(
+        `^  ${time}  contact ${ids.george} was created as a new customer's primary, request req-george$`,
+      ),
+      line(
+        `^  ${time}  contact ${ids.biff} was created as a new customer's primary, request req-biff$`,
+      ),
+      line(
+        `^  ${time}  contact ${ids.biff} became secondary of ${ids.george} \\(it was a primary\\), request req-merge$`,
+      ),
+    ]);
   });
 });

@@ -98,7 +98,7 @@ describe("the built function", () => {
   });
 });
 
-describe.skipIf(!postgresAvailable)("the built function on PostgreSQL", () => {
+describe.skipIf(!postgresAvailable())("the built function on PostgreSQL", () => {
   let database: TestDatabase;
   let proxy: NeonWsProxy;
 

@@ -4,8 +4,6 @@
  * leaves behind (chains, split customers, unnormalized and invalid values, duplicates,
  * deleted rows, dangling and self links), imported into a fresh identify database.
  */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { asc, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readConfig } from "../lib/config.js";
@@ -16,12 +14,17 @@ import { type Contact, contacts, identityEvents } from "../lib/db/schema.js";
 import { type ImportReport, importFromLegacy } from "../lib/import.js";
 import { allContacts } from "./support/contacts.js";
 import {
+  clonePglite,
+  connect,
   createPostgresDatabase,
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
+import { databaseError, failureOf } from "./support/errors.js";
+import { runScript } from "./support/scripts.js";
 
-const run = promisify(execFile);
+/** SQLSTATE 2201B, which PostgreSQL raises for a regular expression it cannot compile. */
+const INVALID_REGULAR_EXPRESSION = "2201B";
 
 const CONSISTENT = {
   primaryNotOldest: 0,
@@ -91,9 +94,9 @@ const FIRST_RUN = {
 const IMPORTED_IDS = [1, 2, 3, 4, 5, 6, 7, 9, 11, 13, 14, 15, 16, 17, 18];
 
 /** Creates a database whose sessions run in a time zone far from UTC. */
-async function createDatabaseAwayFromUtc(): Promise<TestDatabase> {
-  const database = await createPostgresDatabase();
-  const setup = await openConnection(readConfig({ DATABASE_URL: database.url }));
+async function createDatabaseAwayFromUtc(options: { migrated: boolean }): Promise<TestDatabase> {
+  const database = await createPostgresDatabase(options);
+  const setup = await connect({ DATABASE_URL: database.url });
   const name = new URL(database.url).pathname.slice(1);
   await setup.db.execute(sql.raw(`alter database ${name} set timezone to 'Pacific/Auckland'`));
   await setup.close();
@@ -144,7 +147,7 @@ async function targetTimes(db: Database): Promise<Times> {
 
 const byId = (rows: Contact[], id: number) => rows.find((row) => row.id === id);
 
-describe.skipIf(!postgresAvailable)("importing from the old service", () => {
+describe.skipIf(!postgresAvailable())("importing from the old service", () => {
   let sourceDatabase: TestDatabase;
   let targetDatabase: TestDatabase;
   let source: Connection;
@@ -153,11 +156,11 @@ describe.skipIf(!postgresAvailable)("importing from the old service", () => {
   let afterFirstRun: Contact[];
 
   beforeAll(async () => {
-    sourceDatabase = await createDatabaseAwayFromUtc();
-    targetDatabase = await createDatabaseAwayFromUtc();
-    source = await openConnection(readConfig({ DATABASE_URL: sourceDatabase.url }));
-    target = await openConnection(readConfig({ DATABASE_URL: targetDatabase.url }));
-    await target.migrate();
+    // The source holds only the old service's table; the target is a migrated identify.
+    sourceDatabase = await createDatabaseAwayFromUtc({ migrated: false });
+    targetDatabase = await createDatabaseAwayFromUtc({ migrated: true });
+    source = await connect({ DATABASE_URL: sourceDatabase.url });
+    target = await connect({ DATABASE_URL: targetDatabase.url });
     await fillLegacy(source.db);
     // Small batches, so that links and duplicates cross batch boundaries.
     report = await importFromLegacy(target.db, source.db, { batchSize: 4 });
@@ -270,13 +273,13 @@ describe.skipIf(!postgresAvailable)("importing from the old service", () => {
   });
 });
 
-describe.skipIf(!postgresAvailable)("importing from the old service into other targets", () => {
+describe.skipIf(!postgresAvailable())("importing from the old service into other targets", () => {
   let sourceDatabase: TestDatabase;
   let source: Connection;
 
   beforeAll(async () => {
-    sourceDatabase = await createPostgresDatabase();
-    source = await openConnection(readConfig({ DATABASE_URL: sourceDatabase.url }));
+    sourceDatabase = await createPostgresDatabase({ migrated: false });
+    source = await connect({ DATABASE_URL: sourceDatabase.url });
     await fillLegacy(source.db);
   });
   afterAll(async () => {
@@ -284,50 +287,48 @@ describe.skipIf(!postgresAvailable)("importing from the old service into other t
     await sourceDatabase?.drop();
   });
 
-  it("imports into the embedded database the same way", async () => {
-    const embedded = await openConnection(readConfig({ PGLITE_DIR: "memory://" }));
+  /** Runs `work` on a migrated embedded database of its own. */
+  async function withEmbedded(work: (embedded: Connection) => Promise<void>) {
+    const folder = await clonePglite();
+    const embedded = await connect({ PGLITE_DIR: folder.dir });
     try {
+      await work(embedded);
+    } finally {
+      await embedded.close();
+      await folder.remove();
+    }
+  }
+
+  it("imports into the embedded database the same way", () =>
+    withEmbedded(async (embedded) => {
       const result = await importFromLegacy(embedded.db, source.db);
       expect(result).toMatchObject(FIRST_RUN);
       expect((await allContacts(embedded.db)).map((row) => row.id)).toEqual(IMPORTED_IDS);
       expect(await checkInvariants(embedded.db)).toEqual(CONSISTENT);
-    } finally {
-      await embedded.close();
-    }
-  });
+    }));
 
-  it("leaves the target untouched when the import fails part-way", async () => {
-    const embedded = await openConnection(readConfig({ PGLITE_DIR: "memory://" }));
-    try {
+  it("leaves the target untouched when the import fails part-way", () =>
+    withEmbedded(async (embedded) => {
       // An invalid junk pattern makes settling fail after every row has been inserted.
-      const failing = importFromLegacy(embedded.db, source.db, {
-        guardrails: { junkEmailPatterns: ["("] },
+      const error = await failureOf(
+        importFromLegacy(embedded.db, source.db, { guardrails: { junkEmailPatterns: ["("] } }),
+      );
+      expect(databaseError(error)).toMatchObject({
+        code: INVALID_REGULAR_EXPRESSION,
+        message: expect.stringMatching(/^invalid regular expression/),
       });
-      await expect(failing).rejects.toThrow();
       expect(await embedded.db.$count(contacts)).toBe(0);
       expect(await embedded.db.$count(identityEvents)).toBe(0);
-    } finally {
-      await embedded.close();
-    }
-  });
+    }));
 
   describe("the command", () => {
-    /** Runs `npx tsx scripts/import.ts` with the given arguments and database variables. */
-    async function runImport(args: string[], env: Record<string, string>) {
-      const { DATABASE_URL: _url, ...inherited } = process.env;
-      try {
-        const { stdout, stderr } = await run("npx", ["tsx", "scripts/import.ts", ...args], {
-          env: { ...inherited, ...env },
-        });
-        return { code: 0, output: stdout + stderr };
-      } catch (error) {
-        const failed = error as { code: number; stdout: string; stderr: string };
-        return { code: failed.code, output: failed.stdout + failed.stderr };
-      }
-    }
+    /** Runs `tsx scripts/import.ts` with the given arguments and database variables. */
+    const runImport = (args: string[], env: Record<string, string>) =>
+      runScript("scripts/import.ts", args, env);
 
     it("migrates DATABASE_URL, imports into it and prints the report", async () => {
-      const targetDatabase = await createPostgresDatabase();
+      // Empty: the command must migrate it first.
+      const targetDatabase = await createPostgresDatabase({ migrated: false });
       try {
         const result = await runImport(["--from", sourceDatabase.url], {
           DATABASE_URL: targetDatabase.url,
@@ -336,7 +337,7 @@ describe.skipIf(!postgresAvailable)("importing from the old service into other t
         expect(result.output).toMatch(/imported\s+15\n/);
         expect(result.output).toMatch(/relinked by settling\s+2$/m);
         expect(result.code).toBe(0);
-        const check = await openConnection(readConfig({ DATABASE_URL: targetDatabase.url }));
+        const check = await connect({ DATABASE_URL: targetDatabase.url });
         try {
           expect(await check.db.$count(contacts)).toBe(15);
         } finally {

@@ -3,9 +3,7 @@
  * vercel-build`): it creates the schema on a fresh database, changes nothing the second
  * time, and fails the build plainly when no database is configured.
  */
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { promisify } from "node:util";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readConfig } from "../lib/config.js";
@@ -13,29 +11,20 @@ import { type Connection, openConnection } from "../lib/db/client.js";
 import { productionDatabase } from "../lib/db/schema.js";
 import {
   ADMIN_URL,
+  connect,
   createPostgresDatabase,
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
+import { runScript } from "./support/scripts.js";
 
-const run = promisify(execFile);
 const journal = JSON.parse(
   await readFile(new URL("../drizzle/meta/_journal.json", import.meta.url), "utf8"),
 ) as { entries: unknown[] };
 
 /** Runs `tsx scripts/migrate.ts --deploy` with only the given database variables. */
-async function deployMigrate(env: Record<string, string>) {
-  const { DATABASE_URL: _url, DATABASE_URL_UNPOOLED: _unpooled, ...inherited } = process.env;
-  try {
-    const { stdout, stderr } = await run("npx", ["tsx", "scripts/migrate.ts", "--deploy"], {
-      env: { ...inherited, ...env },
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, output: failed.stdout + failed.stderr };
-  }
-}
+const deployMigrate = (env: Record<string, string>) =>
+  runScript("scripts/migrate.ts", ["--deploy"], env);
 
 describe("the deploy-time migration script", () => {
   it("fails the build with a plain message when no database URL is configured", async () => {
@@ -44,7 +33,7 @@ describe("the deploy-time migration script", () => {
     expect(result.output).toMatch(/No database configured for this deployment: set DATABASE_URL/);
   });
 
-  describe.skipIf(!postgresAvailable)("on a fresh PostgreSQL database", () => {
+  describe.skipIf(!postgresAvailable())("on a fresh PostgreSQL database", () => {
     let database: TestDatabase;
     let inspect: Connection;
     const snapshot = async () => {
@@ -58,8 +47,9 @@ describe("the deploy-time migration script", () => {
     };
 
     beforeAll(async () => {
-      database = await createPostgresDatabase();
-      inspect = await openConnection(readConfig({ DATABASE_URL: database.url }));
+      // Empty, not a copy of the migrated template: the script must build the schema.
+      database = await createPostgresDatabase({ migrated: false });
+      inspect = await connect({ DATABASE_URL: database.url });
     });
     afterAll(async () => {
       await inspect.close();
@@ -88,7 +78,7 @@ describe("the deploy-time migration script", () => {
   });
 
   // A plain describe inside gives its hooks a scope biome's duplicate-hook rule recognizes.
-  describe.skipIf(!postgresAvailable)("on PostgreSQL", () => {
+  describe.skipIf(!postgresAvailable())("on PostgreSQL", () => {
     describe("on production and its copies", () => {
       let production: TestDatabase;
       let admin: Connection;

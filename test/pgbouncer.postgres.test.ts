@@ -23,7 +23,7 @@ import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "./support/pg
 
 const run = promisify(execFile);
 
-describe.skipIf(!postgresAvailable || !pgbouncerAvailable)(
+describe.skipIf(!postgresAvailable() || !pgbouncerAvailable)(
   "behind PgBouncer in transaction mode",
   () => {
     let database: TestDatabase;
@@ -47,7 +47,8 @@ describe.skipIf(!postgresAvailable || !pgbouncerAvailable)(
       });
 
     beforeAll(async () => {
-      database = await createPostgresDatabase();
+      // Empty, so the first migration through the pooler does all the work.
+      database = await createPostgresDatabase({ migrated: false });
       pgbouncer = await startPgbouncer(ADMIN_URL);
       pooledUrl = pgbouncer.pooled(database.url);
       direct = await openConnection(readConfig({ DATABASE_URL: database.url }));

@@ -6,15 +6,19 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import identify, { BODY_LIMIT_BYTES } from "../../api/identify.js";
-import { readConfig } from "../../lib/config.js";
-import { closeDatabase, getConnection, openConnection } from "../../lib/db/client.js";
+import { closeDatabase, getConnection } from "../../lib/db/client.js";
+import { type NeonWsProxy, startNeonWsProxy } from "../../scripts/neon-ws-proxy.js";
 import { allContacts } from "../support/contacts.js";
 import {
+  ADMIN_URL,
+  connect,
   createPostgresDatabase,
   postgresAvailable,
+  serveFromPgliteCopy,
   type TestDatabase,
 } from "../support/databases.js";
 import { IDENTIFY_URL, postIdentify } from "../support/http.js";
+import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "../support/pgbouncer.js";
 
 const URL_ = IDENTIFY_URL;
 const post = postIdentify;
@@ -42,26 +46,46 @@ async function errorOf(response: Response, status: number, code: string) {
   return body.error;
 }
 
-export function handlerSuite(backendName: "pglite" | "postgres") {
-  const available = backendName === "pglite" || postgresAvailable;
+/**
+ * Where the suite runs: the embedded database; PostgreSQL through node-postgres; the same
+ * behind PgBouncer in transaction mode (a pooled Neon URL); or through the Neon driver and
+ * a WebSocket proxy, the path a deployment on Neon takes.
+ */
+export type HandlerBackend = "pglite" | "postgres" | "pgbouncer" | "neon";
+
+export function handlerSuite(backendName: HandlerBackend) {
+  const available =
+    backendName === "pglite" ||
+    (postgresAvailable() && (backendName !== "pgbouncer" || pgbouncerAvailable));
   describe.skipIf(!available)(`POST /identify on ${backendName}`, () => {
     let database: TestDatabase | undefined;
+    let pooler: Pgbouncer | undefined;
+    let proxy: NeonWsProxy | undefined;
 
-    beforeAll(async () => {
-      if (backendName === "postgres") {
+    if (backendName === "pglite") serveFromPgliteCopy();
+    else {
+      beforeAll(async () => {
         database = await createPostgresDatabase();
         process.env.DATABASE_URL = database.url;
         process.env.DB_LOCK_TIMEOUT_MS = "300";
-      } else {
-        delete process.env.DATABASE_URL;
-        process.env.PGLITE_DIR = "memory://";
-      }
-      await (await getConnection()).migrate();
-    });
-    afterAll(async () => {
-      await closeDatabase();
-      await database?.drop();
-    });
+        if (backendName === "pgbouncer") {
+          pooler = await startPgbouncer(ADMIN_URL);
+          process.env.DATABASE_URL = pooler.pooled(database.url);
+        }
+        if (backendName === "neon") {
+          const { hostname, port } = new URL(database.url);
+          proxy = await startNeonWsProxy({ allow: [`${hostname}:${port || 5432}`] });
+          process.env.NEON_WS_PROXY = proxy.url;
+        }
+      });
+      afterAll(async () => {
+        await closeDatabase();
+        await pooler?.stop();
+        await proxy?.close();
+        delete process.env.NEON_WS_PROXY;
+        await database?.drop();
+      });
+    }
     beforeEach(async () => {
       await (await getConnection()).db.execute(
         sql`truncate contacts, identity_events restart identity`,
@@ -294,7 +318,7 @@ export function handlerSuite(backendName: "pglite" | "postgres") {
     it.skipIf(backendName !== "postgres")(
       "answers 503 with Retry-After when a lock wait times out, and writes nothing",
       async () => {
-        const blocker = await openConnection(readConfig({ DATABASE_URL: database?.url }));
+        const blocker = await connect({ DATABASE_URL: database?.url });
         try {
           const response = await blocker.db.transaction(async (tx) => {
             await tx.execute(sql`lock table contacts in access exclusive mode`);
