@@ -162,7 +162,7 @@ export function buildOpenApiDocument() {
               {
                 customerTooLarge: errorExample(
                   "customer_too_large",
-                  "The customer has, or this request would give it, more than 1000 contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written",
+                  "The customer has, or this request would give it, more than 100 contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written",
                 ),
               },
             ),

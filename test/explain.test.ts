@@ -87,7 +87,7 @@ describe("explaining a customer", () => {
     expect(explanation?.sharedValues).toEqual([]);
     const text = explanation ? formatExplanation(explanation) : "";
     expect(text).toContain(
-      "Linked by shared values:\n  (none: a single contact, or contacts joined only through other contacts)\n",
+      "Linked by shared values:\n  (none: a single contact, or contacts a request joined by bringing one's email with another's phone; see History)\n",
     );
   });
 

@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { sql } from "drizzle-orm";
-import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import identify, { BODY_LIMIT_BYTES } from "../api/identify.js";
 import { closeDatabase, getConnection } from "../lib/db/client.js";
 import { parseIdentifyRequest } from "../lib/input.js";
@@ -161,6 +161,26 @@ describe("the OpenAPI response examples", () => {
         return await post({ email: "doc@x.io" });
       } finally {
         await holder.close();
+      }
+    },
+    "500 misconfigured": async () => {
+      // A fresh module graph reads the configuration anew (a good one is cached per process),
+      // as a new Vercel instance would with a setting that names no key. Last of all: modules
+      // imported after resetModules are new instances, which later situations must not meet.
+      const keys = process.env.API_KEYS;
+      process.env.API_KEYS = " , ";
+      vi.resetModules();
+      try {
+        const fresh = (await import("../api/identify.js")).default;
+        return await fresh.fetch(
+          new Request("http://localhost/identify", {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ email: "doc@x.io" }),
+          }),
+        );
+      } finally {
+        process.env.API_KEYS = keys;
       }
     },
   };
