@@ -30,7 +30,9 @@ if (!from) {
   fail("Missing --from: the PostgreSQL URL of the old service's database (its Contact table).");
 }
 if (!URL.canParse(from) || !/^postgres(ql)?:$/.test(new URL(from).protocol)) {
-  fail(`--from must be a postgres:// URL, got "${from}".`);
+  // Never echo the value: it is a connection string, and may carry a password.
+  const scheme = URL.canParse(from) ? `a ${new URL(from).protocol}// URL` : "no URL";
+  fail(`--from must be a postgres:// URL; it is ${scheme}.`);
 }
 
 // The import's statements (settling a whole table) may run far longer than a request's; the
@@ -41,7 +43,7 @@ let source: Connection | undefined;
 try {
   const { DATABASE_URL, PGLITE_DIR } = getConfig();
   const into = DATABASE_URL
-    ? `DATABASE_URL (${new URL(DATABASE_URL).host})`
+    ? `DATABASE_URL (${new URL(DATABASE_URL).host}${new URL(DATABASE_URL).pathname})`
     : `the embedded database (${PGLITE_DIR})`;
   console.log(`Importing from ${new URL(from).host} into ${into}`);
   const target = await getConnection();
