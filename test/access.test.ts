@@ -3,9 +3,9 @@
  * junk values and the customer cap. (Their behaviour in the database is covered in
  * test/suites/audit.ts; this file checks the wiring and the HTTP answers.)
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { readConfig } from "../lib/config.js";
-import { closeDatabase, getDatabase } from "../lib/db/client.js";
+import { getDatabase } from "../lib/db/client.js";
 import { checkJunkPatterns } from "../lib/guardrails.js";
 import { serveFromPgliteCopy } from "./support/databases.js";
 import { postIdentify } from "./support/http.js";

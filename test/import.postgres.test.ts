@@ -6,8 +6,7 @@
  */
 import { asc, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readConfig } from "../lib/config.js";
-import { type Connection, type Database, openConnection } from "../lib/db/client.js";
+import type { Connection, Database } from "../lib/db/client.js";
 import { checkInvariants } from "../lib/db/invariants.js";
 import { queryRows } from "../lib/db/query.js";
 import { type Contact, contacts, identityEvents } from "../lib/db/schema.js";
