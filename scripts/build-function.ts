@@ -106,6 +106,7 @@ export async function buildFunction(output = OUTPUT_DIR): Promise<number> {
   const bundle = join(functionDir, "index.mjs");
   await bundleFunction(join(ROOT, "api/identify.ts"), bundle);
 
+  const region = await regions();
   const functionConfig = {
     runtime: runtime(),
     handler: "index.mjs",
@@ -113,7 +114,7 @@ export async function buildFunction(output = OUTPUT_DIR): Promise<number> {
     // Helpers decorate the legacy (req, res) signature; the handler is a Web fetch handler.
     shouldAddHelpers: false,
     maxDuration: MAX_DURATION_SECONDS,
-    ...((await regions()) ? { regions: await regions() } : {}),
+    ...(region ? { regions: region } : {}),
   };
   await writeFile(
     join(functionDir, ".vc-config.json"),
