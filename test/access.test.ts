@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it, vi } from "vitest";
 import { readConfig } from "../lib/config.js";
 import { getDatabase } from "../lib/db/client.js";
 import { checkJunkPatterns } from "../lib/guardrails.js";
-import { serveFromPgliteCopy } from "./support/databases.js";
+import { serveScratchDatabase } from "./support/databases.js";
 import { postIdentify } from "./support/http.js";
 
 const KEY = "k3y-for-tests-0123456789";
@@ -17,7 +17,7 @@ const post = (body: unknown, authorization?: string) =>
   postIdentify(body, authorization ? { headers: { Authorization: authorization } } : {});
 
 describe("POST /identify with API keys, junk values and a cap configured", () => {
-  serveFromPgliteCopy();
+  serveScratchDatabase();
   beforeAll(() => {
     process.env.API_KEYS = `${KEY}, ${OTHER_KEY}`;
     process.env.JUNK_EMAILS = "Test@Test.com, /^noreply@/";

@@ -1,10 +1,36 @@
-/** `npm run explain`: the customer and its story, from the audit trail. */
+/**
+ * `npm run explain`: the customer and its story, from the audit trail; lib/explain.ts on the
+ * embedded database, and the command line as its own process on PostgreSQL (a second
+ * process cannot open the embedded database while the test holds it).
+ */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
 import { describeEvent, explainCustomer, formatExplanation } from "../lib/explain.js";
 import { identify } from "../lib/identify.js";
-import { clonePglite, connect, type PgliteFolder } from "./support/databases.js";
+import {
+  clonePglite,
+  connect,
+  createPostgresDatabase,
+  type PgliteFolder,
+  postgresAvailable,
+  type TestDatabase,
+} from "./support/databases.js";
 import { runScript } from "./support/scripts.js";
+
+/** Sends a request to the reconciler and answers with the customer. */
+const sender =
+  (connection: Connection) => async (email: string, phoneNumber: string, requestId: string) =>
+    (await identify(connection.db, { email, phoneNumber }, { lockTimeoutMs: 5000, requestId }))
+      .customer;
+
+/** Worked example 2: two customers joined by a request, sharing no value between them. */
+async function plantGeorgeAndBiff(connection: Connection) {
+  const send = sender(connection);
+  const george = (await send("george@hillvalley.edu", "919191", "req-george")).primaryContactId;
+  const biff = (await send("biffsucks@hillvalley.edu", "717171", "req-biff")).primaryContactId;
+  await send("george@hillvalley.edu", "717171", "req-merge");
+  return { george, biff };
+}
 
 describe("explaining a customer", () => {
   let folder: PgliteFolder;
@@ -14,13 +40,8 @@ describe("explaining a customer", () => {
   beforeAll(async () => {
     folder = await clonePglite();
     connection = await connect({ PGLITE_DIR: folder.dir });
-    const send = async (email: string, phoneNumber: string, requestId: string) =>
-      (await identify(connection.db, { email, phoneNumber }, { lockTimeoutMs: 5000, requestId }))
-        .customer;
-    // Worked example 2: two customers joined by a request, sharing no value between them.
-    ids.george = (await send("george@hillvalley.edu", "919191", "req-george")).primaryContactId;
-    ids.biff = (await send("biffsucks@hillvalley.edu", "717171", "req-biff")).primaryContactId;
-    await send("george@hillvalley.edu", "717171", "req-merge");
+    const send = sender(connection);
+    Object.assign(ids, await plantGeorgeAndBiff(connection));
     // Worked example 1: a secondary that shares its phone number with the primary.
     ids.lorraine = (await send("lorraine@hillvalley.edu", "123456", "req-l")).primaryContactId;
     const mcfly = await send("mcfly@hillvalley.edu", "123456", "req-m");
@@ -51,24 +72,6 @@ describe("explaining a customer", () => {
 
   it("answers null for an identifier nobody has", async () => {
     expect(await explainCustomer(connection.db, { email: "nobody@x.io" })).toBeNull();
-  });
-
-  it("prints the customer and its history from the command line", async () => {
-    // The embedded database admits one process at a time.
-    await connection.close();
-    try {
-      const { stdout, code } = await runScript(
-        "scripts/explain.ts",
-        ["--email", " George@HillValley.edu "],
-        { PGLITE_DIR: folder.dir },
-      );
-      expect(code).toBe(0);
-      expect(stdout).toContain(`Customer ${ids.george} — 2 contact(s)`);
-      expect(stdout).toContain(`contact ${ids.biff} became secondary of ${ids.george}`);
-      expect(stdout).toContain("request req-merge");
-    } finally {
-      connection = await connect({ PGLITE_DIR: folder.dir });
-    }
   });
 
   it("names each pair of contacts that share a value, and the value", async () => {
@@ -116,5 +119,33 @@ describe("explaining a customer", () => {
         `^  ${time}  contact ${ids.biff} became secondary of ${ids.george} \\(it was a primary\\), request req-merge$`,
       ),
     ]);
+  });
+});
+
+describe.skipIf(!postgresAvailable())("npm run explain", () => {
+  let database: TestDatabase;
+  let ids: { george: number; biff: number };
+
+  beforeAll(async () => {
+    database = await createPostgresDatabase();
+    const connection = await connect({ DATABASE_URL: database.url });
+    try {
+      ids = await plantGeorgeAndBiff(connection);
+    } finally {
+      await connection.close();
+    }
+  });
+  afterAll(() => database?.drop());
+
+  it("prints the customer and its history", async () => {
+    const { stdout, code } = await runScript(
+      "scripts/explain.ts",
+      ["--email", " George@HillValley.edu "],
+      { DATABASE_URL: database.url },
+    );
+    expect(code).toBe(0);
+    expect(stdout).toContain(`Customer ${ids.george} — 2 contact(s)`);
+    expect(stdout).toContain(`contact ${ids.biff} became secondary of ${ids.george}`);
+    expect(stdout).toContain("request req-merge");
   });
 });

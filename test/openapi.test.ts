@@ -9,10 +9,10 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { sql } from "drizzle-orm";
 import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import identify, { BODY_LIMIT_BYTES } from "../api/identify.js";
-import { closeDatabase, getConnection } from "../lib/db/client.js";
+import { getConnection } from "../lib/db/client.js";
 import { parseIdentifyRequest } from "../lib/input.js";
 import { buildOpenApiDocument } from "../scripts/openapi.js";
-import { connect, resetContacts, serveFromPgliteCopy } from "./support/databases.js";
+import { resetContacts, serveScratchDatabase } from "./support/databases.js";
 
 type Doc = ReturnType<typeof buildOpenApiDocument>;
 type Operation = Doc["paths"]["/identify"]["post"];
@@ -86,13 +86,11 @@ describe("the OpenAPI response examples", () => {
   /** The size the 409 example names. */
   const CAP = 100;
 
-  serveFromPgliteCopy();
+  serveScratchDatabase();
   beforeAll(() => {
     // Keys and a cap, so that the 401 and 409 examples have real counterparts.
     process.env.API_KEYS = KEY;
     process.env.MAX_CONTACTS_PER_CUSTOMER = String(CAP);
-    // The 503 below waits this long for the embedded database's lock.
-    process.env.PGLITE_LOCK_WAIT_MS = "200";
   });
   beforeEach(async () => resetContacts(await getConnection()));
 
@@ -152,38 +150,48 @@ describe("the OpenAPI response examples", () => {
         await db.execute(sql`alter function gone(text, text, jsonb) rename to identify_contact`);
       }
     },
-    "503 databaseUnavailable": async () => {
-      // Another opener (as another process would) holds the embedded database when the
-      // handler first opens it.
-      await closeDatabase();
-      const holder = await connect({ PGLITE_DIR: process.env.PGLITE_DIR });
-      try {
-        return await post({ email: "doc@x.io" });
-      } finally {
-        await holder.close();
-      }
-    },
-    "500 misconfigured": async () => {
-      // A fresh module graph reads the configuration anew (a good one is cached per process),
-      // as a new Vercel instance would with a setting that names no key. Last of all: modules
-      // imported after resetModules are new instances, which later situations must not meet.
-      const keys = process.env.API_KEYS;
-      process.env.API_KEYS = " , ";
-      vi.resetModules();
-      try {
-        const fresh = (await import("../api/identify.js")).default;
-        return await fresh.fetch(
-          new Request("http://localhost/identify", {
-            method: "POST",
-            headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({ email: "doc@x.io" }),
-          }),
-        );
-      } finally {
-        process.env.API_KEYS = keys;
-      }
-    },
+    "503 databaseUnavailable": () =>
+      // Its database is down when a new instance first opens it: nothing listens on port 1.
+      sendToNewInstance(
+        { DATABASE_URL: "postgres://identify@127.0.0.1:1/identify" },
+        { key: KEY, body: { email: "doc@x.io" } },
+      ),
+    "500 misconfigured": () =>
+      sendToNewInstance({ API_KEYS: " , " }, { key: null, body: { email: "doc@x.io" } }),
   };
+
+  /**
+   * Sends a request to a new instance of the handler, one that reads the configuration
+   * anew with `env` over it (a good configuration is cached per process), as a new Vercel
+   * instance would. Its modules are new instances, so nothing after it may meet them: every
+   * other situation uses the handler imported above.
+   */
+  async function sendToNewInstance(
+    env: Record<string, string>,
+    request: { key: string | null; body: unknown },
+  ): Promise<Response> {
+    const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, env);
+    vi.resetModules();
+    try {
+      const fresh = (await import("../api/identify.js")).default;
+      return await fresh.fetch(
+        new Request("http://localhost/identify", {
+          method: "POST",
+          headers: {
+            "Content-Type": "application/json",
+            ...(request.key ? { Authorization: `Bearer ${request.key}` } : {}),
+          },
+          body: JSON.stringify(request.body),
+        }),
+      );
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  }
 
   it("answers the lookupByPhone request example with the customer of the newSecondary one", async () => {
     await postExample("newCustomer");

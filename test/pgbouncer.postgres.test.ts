@@ -3,8 +3,6 @@
  * deploy migration run twice, requests of every kind and a concurrent burst through it, and
  * afterwards no advisory lock left held on any pooled server connection.
  */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handleIdentify } from "../api/identify.js";
@@ -20,8 +18,7 @@ import {
 } from "./support/databases.js";
 import { IDENTIFY_URL } from "./support/http.js";
 import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "./support/pgbouncer.js";
-
-const run = promisify(execFile);
+import { runScript } from "./support/scripts.js";
 
 describe.skipIf(!postgresAvailable() || !pgbouncerAvailable)(
   "behind PgBouncer in transaction mode",
@@ -42,8 +39,9 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable)(
     };
 
     const migrateThroughPooler = () =>
-      run("npx", ["tsx", "scripts/migrate.ts", "--deploy"], {
-        env: { ...process.env, DATABASE_URL: pooledUrl, VERCEL_ENV: "production" },
+      runScript("scripts/migrate.ts", ["--deploy"], {
+        DATABASE_URL: pooledUrl,
+        VERCEL_ENV: "production",
       });
 
     beforeAll(async () => {
@@ -63,8 +61,10 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable)(
 
     it("migrates twice through the pooler, leaving no advisory lock behind", async () => {
       const first = await migrateThroughPooler();
+      expect(first.code, first.output).toBe(0);
       expect(first.stdout).toMatch(/migration\(s\) applied/);
       const second = await migrateThroughPooler();
+      expect(second.code, second.output).toBe(0);
       expect(second.stdout).toMatch(/0 migration\(s\) applied/);
       expect(await advisoryLocks()).toBe(0);
     });

@@ -1,13 +1,8 @@
 /**
  * The node:http server behind `npm start`, over real sockets: routing, static files, the
  * Host names it answers to, keep-alive surviving every kind of rejected request, a client
- * leaving mid-body, and closing. Runs on in-memory PGlite.
+ * leaving mid-body, and closing. The database is incidental here: a scratchDatabase.
  */
-
-// Before anything opens the database: the db module reads the environment on first request.
-process.env.PGLITE_DIR = "memory://";
-delete process.env.DATABASE_URL;
-
 import { once } from "node:events";
 import {
   Agent,
@@ -19,12 +14,12 @@ import {
 import { type AddressInfo, connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { closeDatabase } from "../lib/db/client.js";
 import {
   createIdentifyServer,
   type IdentifyServerOptions,
   MAX_DISCARD_BYTES,
 } from "../scripts/server.js";
+import { serveScratchDatabase } from "./support/databases.js";
 
 interface Sent {
   method?: string;
@@ -76,6 +71,8 @@ async function withServer(
 let server: Server;
 let port = 0;
 
+serveScratchDatabase();
+
 beforeAll(async () => {
   ({ server, port } = await listening());
 });
@@ -83,7 +80,6 @@ beforeAll(async () => {
 afterAll(async () => {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  await closeDatabase();
 });
 
 /**

@@ -3,17 +3,19 @@
  * however malformed, stops it, and every error answer with a body is the product's JSON
  * error; it refuses to start on a bad setting, naming it; SIGTERM stops it cleanly.
  */
-import { mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readConfig } from "../lib/config.js";
 import { openConnection } from "../lib/db/client.js";
+import { clonePglite, type ScratchDatabase, scratchDatabase } from "./support/databases.js";
 import { type Service, spawnService } from "./support/service.js";
 
-/** Starting a process and opening the embedded database take seconds on a busy machine. */
+/**
+ * Starting a process and opening the embedded database take seconds on a busy machine.
+ * Each service opens a copy of a migrated database (a scratchDatabase where the embedded
+ * one is not the subject): an empty one would spend seconds applying every migration.
+ */
 const SPAWN_TEST_TIMEOUT_MS = 120_000;
 
 /** What the server sent back on one connection before closing it. */
@@ -204,13 +206,19 @@ const cases: ReadonlyArray<{
 
 describe("npm start, sent malformed requests as raw bytes", () => {
   let service: Service;
+  let database: ScratchDatabase;
   let port = 0;
 
   beforeAll(async () => {
-    service = spawnService({ PGLITE_DIR: "memory://" });
+    database = await scratchDatabase();
+    service = spawnService(database.env);
     port = await service.listening;
   }, SPAWN_TEST_TIMEOUT_MS);
-  afterAll(() => service.killAll());
+  afterAll(async () => {
+    service.killAll();
+    await service.exited;
+    await database.remove();
+  });
 
   it.each(cases)("answers $name with $status and still serves POST /identify", async (sent) => {
     const answer = await exchange(port, sent.bytes, sent.after);
@@ -252,15 +260,26 @@ const refusedSettings: ReadonlyArray<{
 ];
 
 describe("npm start, given a setting it must refuse", () => {
+  // Only the junk pattern gets as far as the database, which checks it; every service here
+  // has exited (or been killed) before the next starts, releasing an embedded database.
+  let database: ScratchDatabase;
+  beforeAll(async () => {
+    database = await scratchDatabase();
+  });
+  afterAll(() => database.remove());
+
   it.each(refusedSettings)(
     "exits with 1 on $name, naming $variable and quoting no key",
     async ({ env, variable }) => {
-      const service = spawnService({ PGLITE_DIR: "memory://", ...env });
+      const service = spawnService({ ...database.env, ...env });
       const outcome = await Promise.race([
         service.exited,
         service.listening.then(() => "listening" as const),
       ]);
-      if (outcome === "listening") service.killAll();
+      if (outcome === "listening") {
+        service.killAll();
+        await service.exited;
+      }
       expect(outcome).toBe(1);
       const refusal = service.lines.find((line) => line.msg === "could not start");
       expect(String(refusal?.error)).toContain(`${variable}:`);
@@ -287,8 +306,8 @@ describe("npm start, sent SIGTERM", () => {
   it(
     "exits with 0 within seconds despite an idle keep-alive connection, releasing the embedded database",
     async () => {
-      const parent = await mkdtemp(join(tmpdir(), "identify-stop-"));
-      const dir = join(parent, "data");
+      const folder = await clonePglite();
+      const dir = folder.dir;
       const service = spawnService({ PGLITE_DIR: dir });
       try {
         const port = await service.listening;
@@ -313,7 +332,7 @@ describe("npm start, sent SIGTERM", () => {
         await next.close();
       } finally {
         service.killAll();
-        await rm(parent, { recursive: true, force: true });
+        await folder.remove();
       }
     },
     SPAWN_TEST_TIMEOUT_MS,

@@ -1,7 +1,7 @@
 /**
  * The HTTP contract of the exported handler: requests built with `new Request`, assertions
- * on the `Response`. Shared by the PGlite and the PostgreSQL test files. The handler opens
- * its database from the environment, so each file sets it up before the first request.
+ * on the `Response`, on each database the product runs on. The handler opens its database
+ * from the environment, so it runs on the one its test file serves, or sets up its own.
  */
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -11,10 +11,10 @@ import { type NeonWsProxy, startNeonWsProxy } from "../../scripts/neon-ws-proxy.
 import { allContacts } from "../support/contacts.js";
 import {
   ADMIN_URL,
+  type Backend,
   connect,
   createPostgresDatabase,
   postgresAvailable,
-  serveFromPgliteCopy,
   type TestDatabase,
 } from "../support/databases.js";
 import { IDENTIFY_URL, postIdentify } from "../support/http.js";
@@ -47,23 +47,26 @@ async function errorOf(response: Response, status: number, code: string) {
 }
 
 /**
- * Where the suite runs: the embedded database; PostgreSQL through node-postgres; the same
- * behind PgBouncer in transaction mode (a pooled Neon URL); or through the Neon driver and
- * a WebSocket proxy, the path a deployment on Neon takes.
+ * Where the suite runs: the database a test file serves to every suite it runs
+ * (servedDatabase: the embedded one, or PostgreSQL through node-postgres), or one of its own
+ * on PostgreSQL reached the way a deployment on Neon reaches it: behind PgBouncer in
+ * transaction mode (a pooled Neon URL), or through the Neon driver and a WebSocket proxy.
  */
-export type HandlerBackend = "pglite" | "postgres" | "pgbouncer" | "neon";
+export type HandlerTarget = Backend | "pgbouncer" | "neon";
 
-export function handlerSuite(backendName: HandlerBackend) {
-  const available =
-    backendName === "pglite" ||
-    (postgresAvailable() && (backendName !== "pgbouncer" || pgbouncerAvailable));
+export function handlerSuite(target: HandlerTarget) {
+  const served = typeof target === "string" ? undefined : target;
+  const backendName = served?.name ?? target;
+  const available = served
+    ? served.available
+    : postgresAvailable() && (target !== "pgbouncer" || pgbouncerAvailable);
   describe.skipIf(!available)(`POST /identify on ${backendName}`, () => {
     let database: TestDatabase | undefined;
     let pooler: Pgbouncer | undefined;
     let proxy: NeonWsProxy | undefined;
+    const databaseUrl = () => served?.url() ?? database?.url;
 
-    if (backendName === "pglite") serveFromPgliteCopy();
-    else {
+    if (!served) {
       beforeAll(async () => {
         database = await createPostgresDatabase();
         process.env.DATABASE_URL = database.url;
@@ -318,7 +321,7 @@ export function handlerSuite(backendName: HandlerBackend) {
     it.skipIf(backendName !== "postgres")(
       "answers 503 with Retry-After when a lock wait times out, and writes nothing",
       async () => {
-        const blocker = await connect({ DATABASE_URL: database?.url });
+        const blocker = await connect({ DATABASE_URL: databaseUrl() });
         try {
           const response = await blocker.db.transaction(async (tx) => {
             await tx.execute(sql`lock table contacts in access exclusive mode`);

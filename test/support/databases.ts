@@ -21,7 +21,12 @@ import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, inject } from "vitest";
 import { readConfig } from "../../lib/config.js";
-import { type Connection, closeDatabase, openConnection } from "../../lib/db/client.js";
+import {
+  type Connection,
+  closeDatabase,
+  getConnection,
+  openConnection,
+} from "../../lib/db/client.js";
 
 /** Server-level URL used to create and drop test databases. */
 export const ADMIN_URL =
@@ -291,6 +296,40 @@ export function serveFromPgliteCopy(): void {
   });
 }
 
+/** A migrated database of a test's own, as the environment a process opens it from. */
+export interface ScratchDatabase {
+  env: { DATABASE_URL: string } | { PGLITE_DIR: string };
+  remove(): Promise<void>;
+}
+
+/**
+ * For tests whose subject is not the database (the HTTP server, access control, the
+ * process): a copy of the migrated template on PostgreSQL where it runs, which opens in
+ * milliseconds, else a copy of the embedded database, which costs a second of CPU to open.
+ */
+export async function scratchDatabase(): Promise<ScratchDatabase> {
+  if (postgresAvailable()) {
+    const database = await createPostgresDatabase();
+    return { env: { DATABASE_URL: database.url }, remove: database.drop };
+  }
+  const folder = await clonePglite();
+  return { env: { PGLITE_DIR: folder.dir }, remove: folder.remove };
+}
+
+/** serveFromPgliteCopy's counterpart for a scratchDatabase. */
+export function serveScratchDatabase(): void {
+  let database: ScratchDatabase | undefined;
+  beforeAll(async () => {
+    database = await scratchDatabase();
+    delete process.env.DATABASE_URL;
+    Object.assign(process.env, database.env);
+  });
+  afterAll(async () => {
+    await closeDatabase();
+    await database?.remove();
+  });
+}
+
 /** A backend a shared suite runs against: a migrated connection plus cleanup. */
 export interface Backend {
   name: "pglite" | "postgres";
@@ -341,6 +380,44 @@ export function postgresBackend(options: { poolMax?: number } = {}): Backend {
       await database?.drop();
     },
   };
+}
+
+/**
+ * The process-wide database (getConnection in lib/db/client.ts), set up once for a whole
+ * test file and shared by every suite the file runs. The handler reaches no other database,
+ * and a database per suite would cost a PGlite start, a second of CPU, each time. Call it
+ * at the top level of the file: it registers the file's hooks. The suites empty the tables
+ * before each test, so they do not see each other's rows.
+ */
+export function servedDatabase(name: Backend["name"]): Backend {
+  const shared = {
+    name,
+    open: getConnection,
+    // The file's hooks close it.
+    dispose: async () => {},
+  };
+  if (name === "pglite") {
+    serveFromPgliteCopy();
+    return { ...shared, available: true, url: () => undefined };
+  }
+  let database: TestDatabase | undefined;
+  const available = postgresAvailable();
+  if (available) {
+    beforeAll(async () => {
+      database = await createPostgresDatabase();
+      process.env.DATABASE_URL = database.url;
+      // Short, for the handler's test of a lock wait that times out; the suites that call
+      // the reconciler directly pass their own.
+      process.env.DB_LOCK_TIMEOUT_MS = "300";
+      // Room for the forget suite's requests that run beside an erasure.
+      process.env.DB_POOL_MAX = "12";
+    });
+    afterAll(async () => {
+      await closeDatabase();
+      await database?.drop();
+    });
+  }
+  return { ...shared, available, url: () => database?.url };
 }
 
 /** Empties the contacts and their audit trail and restarts ids, between tests. */

@@ -1,66 +1,52 @@
-/** `npm run forget`: the command line around lib/forget.ts, on an embedded database on disk. */
-import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
+/**
+ * `npm run forget`: the command line around lib/forget.ts, run as its own process against a
+ * database of this file's own on the local PostgreSQL server. The script opens the embedded
+ * database the same way when DATABASE_URL is unset (test/embedded-database.test.ts), but
+ * that costs a second per run, and what is tested here is the command line.
+ */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { readConfig } from "../lib/config.js";
-import { type Connection, openConnection } from "../lib/db/client.js";
+import type { Connection } from "../lib/db/client.js";
 import { identify } from "../lib/identify.js";
 import { allContacts } from "./support/contacts.js";
-import { resetContacts } from "./support/databases.js";
+import {
+  connect,
+  createPostgresDatabase,
+  postgresAvailable,
+  resetContacts,
+  type TestDatabase,
+} from "./support/databases.js";
+import { runScript } from "./support/scripts.js";
 
 const DOC = { email: "doc.brown@erase-me.test", phone: "5550119551" };
 const MARTY = "marty.mcfly@erase-me.test";
 
-describe("npm run forget", () => {
-  let dir: string;
+describe.skipIf(!postgresAvailable())("npm run forget", () => {
+  let database: TestDatabase;
+  let connection: Connection;
   const ids: number[] = [];
 
   /** Runs the script with stdin not a terminal; resolves with its exit code and output. */
-  async function forget(...args: string[]) {
-    try {
-      const { stdout, stderr } = await promisify(execFile)(
-        "npx",
-        ["tsx", "scripts/forget.ts", ...args],
-        { env: { ...process.env, DATABASE_URL: "", PGLITE_DIR: join(dir, "data") } },
-      );
-      return { code: 0, output: stdout + stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, output: failed.stdout + failed.stderr };
-    }
-  }
+  const forget = (...args: string[]) =>
+    runScript("scripts/forget.ts", args, { DATABASE_URL: database.url });
 
-  /** Runs `work` on the script's database while the script is not running. */
-  async function withDatabase<T>(work: (connection: Connection) => Promise<T>): Promise<T> {
-    const connection = await openConnection(readConfig({ PGLITE_DIR: join(dir, "data") }));
-    try {
-      return await work(connection);
-    } finally {
-      await connection.close();
-    }
-  }
-  const contactIds = () => withDatabase(async ({ db }) => (await allContacts(db)).map((c) => c.id));
+  const contactIds = async () => (await allContacts(connection.db)).map((c) => c.id);
 
-  // One database for the file, emptied and planted again before each test: creating and
-  // migrating a database on disk per test would take longer than the tests.
+  // One database for the file, emptied and planted again before each test.
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "identify-forget-"));
+    database = await createPostgresDatabase();
+    connection = await connect({ DATABASE_URL: database.url });
   });
-  beforeEach(() =>
-    withDatabase(async (connection) => {
-      await resetContacts(connection);
-      const send = (email: string, phoneNumber: string) =>
-        identify(connection.db, { email, phoneNumber }, { lockTimeoutMs: 5000, requestId: "r" });
-      ids.length = 0;
-      ids.push((await send(DOC.email, DOC.phone)).customer.primaryContactId);
-      ids.push(...(await send(MARTY, DOC.phone)).customer.secondaryContactIds);
-    }),
-  );
+  beforeEach(async () => {
+    await resetContacts(connection);
+    const send = (email: string, phoneNumber: string) =>
+      identify(connection.db, { email, phoneNumber }, { lockTimeoutMs: 5000, requestId: "r" });
+    ids.length = 0;
+    ids.push((await send(DOC.email, DOC.phone)).customer.primaryContactId);
+    ids.push(...(await send(MARTY, DOC.phone)).customer.secondaryContactIds);
+  });
   afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await connection?.close();
+    await database?.drop();
   });
 
   it("erases with --yes and prints the ids and counts, never the values", async () => {

@@ -1,4 +1,0 @@
-import { auditSuite } from "./suites/audit.js";
-import { pgliteBackend } from "./support/databases.js";
-
-auditSuite(pgliteBackend());

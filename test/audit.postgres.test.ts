@@ -1,4 +1,0 @@
-import { auditSuite } from "./suites/audit.js";
-import { postgresBackend } from "./support/databases.js";
-
-auditSuite(postgresBackend());

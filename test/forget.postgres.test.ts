@@ -1,4 +1,0 @@
-import { forgetSuite } from "./suites/forget.js";
-import { postgresBackend } from "./support/databases.js";
-
-forgetSuite(postgresBackend({ poolMax: 12 }));

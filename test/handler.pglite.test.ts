@@ -1,3 +1,0 @@
-import { handlerSuite } from "./suites/handler.js";
-
-handlerSuite("pglite");

@@ -1,4 +1,0 @@
-import { reconcilerSuite } from "./suites/reconciler.js";
-import { postgresBackend } from "./support/databases.js";
-
-reconcilerSuite(postgresBackend());
