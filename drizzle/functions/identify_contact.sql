@@ -27,9 +27,9 @@
 --
 -- Bounded work per request. The answer is the whole customer, so a customer over the cap is
 -- refused whole, lookups included: the search (identify_customer_contacts) stops at
--- maxContacts + 1 contacts and the request answers 409 at once, before waiting for any
--- customer lock, having read about maxContacts contacts whatever the customer's size. With
--- the cap, every request's work is bounded by it.
+-- maxContacts + 1 contacts and the request answers 409 at once, having read about
+-- maxContacts contacts whatever the customer's size. With the cap, every request's work is
+-- bounded by it.
 --
 -- The deadline is enforced by the function itself because nothing else can be: the client's
 -- timeout only stops the client (PostgreSQL goes on working, holding its locks);
@@ -70,6 +70,8 @@ DECLARE
   -- from any other two-key user. The migration runner's session lock is a one-bigint key:
   -- at worst a request whose identifier hashes to it waits for a migration to finish.
   c_customer_lock_space CONSTANT integer := 1768383844;
+  -- The largest customer the one-hop read serves (see the loop below).
+  c_one_hop_max CONSTANT integer := 100;
   v_options jsonb := coalesce(p_options, '{}');
   v_request_id text := coalesce(v_options ->> 'requestId', 'unknown');
   v_max_contacts integer := (v_options ->> 'maxContacts')::integer;
@@ -90,6 +92,10 @@ DECLARE
   -- The customer keys this attempt locks, and the keys the customer has once they are held.
   v_keys_to_lock integer[];
   v_customer_keys integer[];
+  -- The one-hop read: the key it read from, whether it is the whole customer, its oldest.
+  v_key integer;
+  v_closed boolean;
+  v_oldest integer;
   -- From the read under the locks: the request's values already held, and canonical.
   v_has_email boolean;
   v_has_phone boolean;
@@ -151,18 +157,37 @@ BEGIN
   -- still marked primary, plus its oldest, which will be its primary once settled: so two
   -- requests that see the customer at different moments of a merge still share a key; once
   -- the customer is canonical this is exactly one key, its primary), ascending; then the
-  -- customer is read again. If it grew while we waited (a concurrent merge), the sub-block is
-  -- rolled back, which releases the customer locks but keeps the identifier locks, and the
-  -- new set is locked instead. No transaction ever waits for a lock while holding a larger
+  -- customer is read under them. If it has keys not locked (the guess below missed them, or
+  -- a concurrent merge grew it while we waited), the sub-block is rolled back, which releases
+  -- the customer locks but keeps the identifier locks, and the keys read are locked instead. No transaction ever waits for a lock while holding a larger
   -- one, so concurrent merges cannot deadlock each other.
   --
-  -- The first pass reads without customer locks (nothing to lock yet, nothing to roll back).
-  -- A customer over the cap is refused there already, before any customer lock is waited for.
-  -- Each read is one statement: the customer's contacts (identify_customer_contacts) and, from
+  -- The first pass locks a guess made from the request's own identifiers: the primaries
+  -- (linked_id, or the contact itself) of the live contacts holding them. For a canonical
+  -- customer that is exactly its key, so the customer is read once, under its lock, as by the
+  -- minimal implementation (bench/minimal); a merge to make, a deleted primary or a chain
+  -- shows in that read, and the next pass locks what it found. The cap is checked on every
+  -- read: a customer over it is refused after reading about the cap's worth of contacts. Each
+  -- read is one statement: the customer's contacts (identify_customer_contacts) and, from
   -- them, its keys, whether it holds the request's values, and whether it is canonical.
-  LOOP
+  v_keys_to_lock := ARRAY(
+    SELECT coalesce(c.linked_id, c.id) FROM contacts c
+     WHERE c.email = v_link_email AND c.deleted_at IS NULL
+    UNION
+    SELECT coalesce(c.linked_id, c.id) FROM contacts c
+     WHERE c.phone_number = v_link_phone AND c.deleted_at IS NULL
+    UNION
+    SELECT coalesce(c.linked_id, c.id) FROM contacts c WHERE c.id = ANY (v_seeds)
+    ORDER BY 1);
+  -- Nobody holds the request's values: a new customer, with nothing to lock or walk. That
+  -- read came after the identifier locks, which every request that could add a contact
+  -- holding them takes, and an import locks the whole table, so it waits for this
+  -- transaction, which has read it.
+  IF cardinality(v_keys_to_lock) = 0 THEN
+    v_members := '{}';
+  ELSE LOOP
     BEGIN
-      FOREACH v_customer_key IN ARRAY coalesce(v_keys_to_lock, '{}') LOOP
+      FOREACH v_customer_key IN ARRAY v_keys_to_lock LOOP
         IF clock_timestamp() >= v_deadline THEN
           RAISE EXCEPTION 'identify: the statement ran past its deadline' USING ERRCODE = '57014';
         END IF;
@@ -173,33 +198,90 @@ BEGIN
         END IF;
         PERFORM pg_advisory_xact_lock(c_customer_lock_space, v_customer_key);
       END LOOP;
-      SELECT coalesce(array_agg(m.id), '{}'),
-             coalesce(array_agg(DISTINCT m.id ORDER BY m.id)
-                        FILTER (WHERE m.linked_id IS NULL OR m.id = m.oldest), '{}'),
-             coalesce(bool_or(m.email = p_email), false),
-             coalesce(bool_or(m.phone_number = p_phone), false),
-             count(*) FILTER (WHERE CASE WHEN m.id = m.oldest THEN m.linked_id IS NOT NULL
-                                         ELSE m.linked_id IS DISTINCT FROM m.oldest END) = 0
-        INTO v_members, v_customer_keys, v_has_email, v_has_phone, v_flat
-        FROM (SELECT f.*, first_value(f.id) OVER (ORDER BY f.created_at, f.id) AS oldest
-                FROM identify_customer_contacts(v_link_email, v_link_phone, v_seeds, v_options,
-                                                v_max_contacts, v_deadline) f) m;
+      -- The one-hop read, for a request that reaches one key: the contact it names, if live
+      -- and primary, and the live contacts linked to it. That is the whole customer exactly
+      -- when it is closed: a contact holding the request's linking value is among them, no
+      -- live contact outside holds a value of theirs or the request's, and none links to one
+      -- of them but the primary. Then the walk below would find exactly these contacts, and
+      -- is skipped. Each probe is one index condition on a scalar (id, linked_id, email,
+      -- phone_number), never `= ANY (array)`, which a plan made without statistics serves by
+      -- reading a whole partial index. At most c_one_hop_max contacts: a larger customer is
+      -- walked, which checks the deadline at every step; one over the cap is refused as read.
+      v_closed := NULL;
+      IF cardinality(v_keys_to_lock) = 1 AND cardinality(v_seeds) = 0 THEN
+        v_key := v_keys_to_lock[1];
+        WITH one_hop AS (
+          (SELECT c.id, c.email, c.phone_number, c.created_at
+             FROM contacts c
+            WHERE c.id = v_key AND c.linked_id IS NULL AND coalesce(c.deleted_at IS NULL, false)
+           UNION ALL
+           SELECT c.id, c.email, c.phone_number, c.created_at
+             FROM contacts c
+            WHERE c.linked_id = v_key AND c.deleted_at IS NULL)
+          LIMIT least(v_max_contacts, c_one_hop_max) + 1
+        ), customer AS (
+          SELECT coalesce(array_agg(h.id), '{}') AS ids,
+                 array_agg(h.id) FILTER (WHERE h.id <> v_key) AS secondaries,
+                 array_agg(h.email) || v_link_email AS emails,
+                 array_agg(h.phone_number) || v_link_phone AS phones,
+                 (array_agg(h.id ORDER BY h.created_at, h.id))[1] AS oldest,
+                 coalesce(bool_or(h.id = v_key), false) AS has_primary,
+                 coalesce(bool_or(h.email = v_link_email OR h.phone_number = v_link_phone), false) AS reached,
+                 coalesce(bool_or(h.email = p_email), false) AS has_email,
+                 coalesce(bool_or(h.phone_number = p_phone), false) AS has_phone
+            FROM one_hop h)
+        SELECT k.ids, k.oldest, k.has_email, k.has_phone,
+               k.has_primary AND k.reached AND cardinality(k.ids) <= least(v_max_contacts, c_one_hop_max)
+               AND NOT (SELECT coalesce(bool_or(EXISTS (
+                              SELECT FROM contacts c
+                               WHERE c.email = v AND c.deleted_at IS NULL
+                                 AND c.id <> v_key AND c.linked_id IS DISTINCT FROM v_key)), false)
+                          FROM unnest(k.emails) v)
+               AND NOT (SELECT coalesce(bool_or(EXISTS (
+                              SELECT FROM contacts c
+                               WHERE c.phone_number = v AND c.deleted_at IS NULL
+                                 AND c.id <> v_key AND c.linked_id IS DISTINCT FROM v_key)), false)
+                          FROM unnest(k.phones) v)
+               AND NOT (SELECT coalesce(bool_or(EXISTS (
+                              SELECT FROM contacts c
+                               WHERE c.linked_id = v AND c.deleted_at IS NULL)), false)
+                          FROM unnest(k.secondaries) v)
+          INTO v_members, v_oldest, v_has_email, v_has_phone, v_closed
+          FROM customer k;
+      END IF;
+      IF coalesce(v_closed, false) THEN
+        -- Canonical when its primary is its oldest; otherwise settling makes the oldest the
+        -- primary, so both are keys.
+        v_flat := v_oldest = v_key;
+        v_customer_keys := CASE WHEN v_flat THEN ARRAY[v_key]
+                                ELSE ARRAY[least(v_key, v_oldest), greatest(v_key, v_oldest)] END;
+      ELSIF NOT coalesce(v_closed IS NOT NULL AND cardinality(v_members) > v_max_contacts, false) THEN
+        -- (A one-hop read over the cap is refused below without walking.)
+        SELECT coalesce(array_agg(m.id), '{}'),
+               coalesce(array_agg(DISTINCT m.id ORDER BY m.id)
+                          FILTER (WHERE m.linked_id IS NULL OR m.id = m.oldest), '{}'),
+               coalesce(bool_or(m.email = p_email), false),
+               coalesce(bool_or(m.phone_number = p_phone), false),
+               count(*) FILTER (WHERE CASE WHEN m.id = m.oldest THEN m.linked_id IS NOT NULL
+                                           ELSE m.linked_id IS DISTINCT FROM m.oldest END) = 0
+          INTO v_members, v_customer_keys, v_has_email, v_has_phone, v_flat
+          FROM (SELECT f.*, first_value(f.id) OVER (ORDER BY f.created_at, f.id) AS oldest
+                  FROM identify_customer_contacts(v_link_email, v_link_phone, v_seeds, v_options,
+                                                  v_max_contacts, v_deadline) f) m;
+      END IF;
       IF cardinality(v_members) > v_max_contacts THEN
         -- IDC01: customer over the cap; lib/identify.ts answers 409 customer_too_large.
         RAISE EXCEPTION 'the customer has more than % contacts, the cap', v_max_contacts
           USING ERRCODE = 'IDC01';
       END IF;
       EXIT WHEN v_customer_keys <@ v_keys_to_lock;
-      IF v_keys_to_lock IS NULL THEN
-        v_keys_to_lock := v_customer_keys;
-        CONTINUE;
-      END IF;
       -- IDR01: the customer changed while we waited for its locks; caught right below.
       RAISE EXCEPTION USING ERRCODE = 'IDR01', MESSAGE = 'customer changed while waiting';
     EXCEPTION WHEN SQLSTATE 'IDR01' THEN
       v_keys_to_lock := v_customer_keys;
     END;
   END LOOP;
+  END IF;
 
   -- Then settle and write. Timestamps come from clock_timestamp() after the locks, so
   -- creation order matches lock order.

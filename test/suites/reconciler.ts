@@ -348,6 +348,71 @@ export function reconcilerSuite(backend: Backend) {
       expect(rows.find((row) => row.id === leaf.id)?.linkedId).toBe(root.id);
     });
 
+    it("heals a chain of secondaries reached from its primary, not only from its end", async () => {
+      const root = await plantContact(db, {
+        email: "root@x.io",
+        linkPrecedence: "primary",
+        createdAt: at(0),
+      });
+      const middle = await plantContact(db, {
+        email: "middle@x.io",
+        linkPrecedence: "secondary",
+        linkedId: root.id,
+        createdAt: at(1),
+      });
+      const leaf = await plantContact(db, {
+        email: "leaf@x.io",
+        linkPrecedence: "secondary",
+        linkedId: middle.id,
+        createdAt: at(2),
+      });
+      const result = await run("root@x.io", null);
+      expect(result.outcome).toBe("merged");
+      expect(result.customer.secondaryContactIds).toEqual([middle.id, leaf.id]);
+      expect((await allContacts(db)).find((row) => row.id === leaf.id)?.linkedId).toBe(root.id);
+    });
+
+    it("joins two primaries of older data that share a value when a request reaches one of them", async () => {
+      const older = await plantContact(db, {
+        email: "older@x.io",
+        phoneNumber: "42",
+        linkPrecedence: "primary",
+        createdAt: at(0),
+      });
+      const newer = await plantContact(db, {
+        email: "newer@x.io",
+        phoneNumber: "42",
+        linkPrecedence: "primary",
+        createdAt: at(1),
+      });
+      const result = await run("older@x.io", null);
+      expect(result.outcome).toBe("merged");
+      expect(result.customer).toMatchObject({
+        primaryContactId: older.id,
+        emails: ["older@x.io", "newer@x.io"],
+        secondaryContactIds: [newer.id],
+      });
+    });
+
+    it("makes a secondary older than its primary the primary when a request reaches them", async () => {
+      const primary = await plantContact(db, {
+        email: "primary@x.io",
+        linkPrecedence: "primary",
+        createdAt: at(5),
+      });
+      const older = await plantContact(db, {
+        email: "older@x.io",
+        linkPrecedence: "secondary",
+        linkedId: primary.id,
+        createdAt: at(1),
+      });
+      const result = await run("primary@x.io", null);
+      expect(result.outcome).toBe("merged");
+      expect(result.customer.primaryContactId).toBe(older.id);
+      expect(result.customer.secondaryContactIds).toEqual([primary.id]);
+      expect(await checkInvariants(db)).toMatchObject({ primaryNotOldest: 0 });
+    });
+
     it("joins customers reached through the email and the phone of one request transitively", async () => {
       const a = await run("a@x.io", "1");
       await run("b@x.io", "2");
