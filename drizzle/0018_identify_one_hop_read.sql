@@ -227,8 +227,13 @@ BEGIN
         ), customer AS (
           SELECT coalesce(array_agg(h.id), '{}') AS ids,
                  array_agg(h.id) FILTER (WHERE h.id <> v_key) AS secondaries,
-                 array_agg(h.email) || v_link_email AS emails,
-                 array_agg(h.phone_number) || v_link_phone AS phones,
+                 -- Each value once: the request's, then the contacts' others.
+                 array_remove(ARRAY[v_link_email], NULL)
+                   || array_agg(DISTINCT h.email)
+                        FILTER (WHERE h.email IS NOT NULL AND h.email IS DISTINCT FROM v_link_email) AS emails,
+                 array_remove(ARRAY[v_link_phone], NULL)
+                   || array_agg(DISTINCT h.phone_number)
+                        FILTER (WHERE h.phone_number IS NOT NULL AND h.phone_number IS DISTINCT FROM v_link_phone) AS phones,
                  (array_agg(h.id ORDER BY h.created_at, h.id))[1] AS oldest,
                  coalesce(bool_or(h.id = v_key), false) AS has_primary,
                  coalesce(bool_or(h.email = v_link_email OR h.phone_number = v_link_phone), false) AS reached,
