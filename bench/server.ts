@@ -1,18 +1,21 @@
 /**
  * Runs an implementation under test in a process group of its own on a free port of
  * 127.0.0.1: the service (`npm start`, which migrates, then serves) or the minimal one
- * (minimal/server.ts). Ready when it prints "listening". Its CPU time is read from /proc for
+ * (minimal/server.ts). Ready when it prints "listening". Its output goes to a file,
+ * bench/results/<implementation>.log, as a supervisor would keep it: read through a pipe by
+ * the bench, the service's log line per request cost the load generator's share of the
+ * two cores CPU that no deployment spends on the machine serving. Its CPU time is read from /proc for
  * every process of the group (npm, sh, tsx and the server itself), so nothing in the
  * server has to report it. Stopping signals the group, as Ctrl-C would (npm runs the
  * script under `sh -c`, which does not pass a SIGTERM on), and kills it after 10 s.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
@@ -95,6 +98,9 @@ export async function startService(
     implementation === "ours" && !nodeFlags
       ? ["npm", ["start"]]
       : [process.execPath, [...(nodeFlags ?? []), "--import", "tsx", script]];
+  mkdirSync(RESULTS, { recursive: true });
+  const logFile = `${RESULTS}${implementation}.log`;
+  const output = openSync(logFile, "w");
   const child: ChildProcess = spawn(command, args, {
     cwd: REPO_ROOT,
     // Guardrails blank (off, their default) also beats a developer's .env.
@@ -109,22 +115,13 @@ export async function startService(
       ...env,
     },
     detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", output, output],
   });
+  closeSync(output);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${implementation}`);
-
-  // Every line is read (a full pipe would block the server); only the last few are kept.
-  const tail: string[] = [];
-  let onListening: (() => void) | undefined;
-  for (const stream of [child.stdout, child.stderr]) {
-    if (!stream) continue;
-    createInterface({ input: stream }).on("line", (line) => {
-      if (onListening && line.includes("listening")) onListening();
-      tail.push(line);
-      if (tail.length > 20) tail.shift();
-    });
-  }
+  /** The last lines it printed, for an error message. */
+  const tail = () => readFileSync(logFile, "utf8").split("\n").slice(-20).join("\n");
 
   const stop = async () => {
     if (!groupAlive(pid)) return;
@@ -136,25 +133,24 @@ export async function startService(
 
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${implementation} did not listen within 60 s`)),
-        START_TIMEOUT_MS,
-      );
-      onListening = () => {
-        clearTimeout(timer);
-        onListening = undefined;
-        resolve();
-      };
+      const started = Date.now();
+      const poll = setInterval(() => {
+        if (readFileSync(logFile, "utf8").includes("listening")) {
+          clearInterval(poll);
+          resolve();
+        } else if (Date.now() - started > START_TIMEOUT_MS) {
+          clearInterval(poll);
+          reject(new Error(`${implementation} did not listen within 60 s`));
+        }
+      }, 50);
       child.once("exit", (code) => {
-        clearTimeout(timer);
+        clearInterval(poll);
         reject(new Error(`${implementation} exited (code ${code}) before listening`));
       });
     });
   } catch (error) {
     await stop();
-    throw new Error(
-      `${error instanceof Error ? error.message : String(error)}\n${tail.join("\n")}`,
-    );
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${tail()}`);
   }
   return { origin: `http://127.0.0.1:${port}`, cpuSeconds: () => groupCpuSeconds(pid), stop };
 }
