@@ -78,6 +78,9 @@ DECLARE
   v_deadline_ms integer := nullif((v_options ->> 'deadlineMs')::integer, 0);
   v_deadline timestamptz := statement_timestamp() + v_deadline_ms * interval '1 millisecond';
   v_lock_timeout_ms integer := coalesce((v_options ->> 'lockTimeoutMs')::integer, 5000);
+  -- lock_timeout as a pass of the loop below has set it (its sub-block's rollback undoes it).
+  v_pass_lock_timeout_ms integer;
+  v_time_left_ms integer;
   -- Four helper calls cost a request more than its lookups do: made only when there is junk.
   v_any_junk boolean := v_options ?| ARRAY['junkEmails', 'junkEmailPatterns', 'junkPhones', 'junkPhonePatterns'];
   v_junk_emails text[] := CASE WHEN v_any_junk THEN identify_junk_list(v_options, 'junkEmails') END;
@@ -187,14 +190,18 @@ BEGIN
     v_members := '{}';
   ELSE LOOP
     BEGIN
+      v_pass_lock_timeout_ms := v_lock_timeout_ms;
       FOREACH v_customer_key IN ARRAY v_keys_to_lock LOOP
         IF clock_timestamp() >= v_deadline THEN
           RAISE EXCEPTION 'identify: the statement ran past its deadline' USING ERRCODE = '57014';
         END IF;
         IF v_deadline_ms IS NOT NULL THEN
-          -- Wait no longer than the time left.
-          PERFORM set_config('lock_timeout', least(v_lock_timeout_ms, 1 + floor(1000 *
-            extract(epoch FROM v_deadline - clock_timestamp())))::integer::text, true);
+          -- Wait no longer than the time left, once that is shorter than lock_timeout as set.
+          v_time_left_ms := 1 + floor(1000 * extract(epoch FROM v_deadline - clock_timestamp()));
+          IF v_time_left_ms < v_pass_lock_timeout_ms THEN
+            v_pass_lock_timeout_ms := v_time_left_ms;
+            PERFORM set_config('lock_timeout', v_pass_lock_timeout_ms::text, true);
+          END IF;
         END IF;
         PERFORM pg_advisory_xact_lock(c_customer_lock_space, v_customer_key);
       END LOOP;
