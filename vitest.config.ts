@@ -1,6 +1,15 @@
 /** Test runner configuration: every suite runs against real databases, so allow for I/O. */
 import { availableParallelism } from "node:os";
+import { setFlagsFromString } from "node:v8";
 import { defineConfig } from "vitest/config";
+
+// The suite is CPU-bound on 2 cores, and a fifth of that CPU went to V8's optimizing
+// compiler: for the embedded database's WebAssembly (each test file opens its own) and
+// for JavaScript that a test runs a few times. Neither pays for itself in a run this
+// short. V8 flags are per process, so these reach every worker thread; the processes the
+// tests start (npm start, the scripts) run with V8's defaults, as users run them.
+setFlagsFromString("--liftoff-only");
+setFlagsFromString("--no-opt");
 
 export default defineConfig({
   test: {
