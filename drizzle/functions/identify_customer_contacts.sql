@@ -2,7 +2,8 @@
 -- contact connected to the request's linking email and phone, or to the seed contact ids,
 -- through shared emails, shared phone numbers or linked_id, in either direction. Junk values
 -- (p_options, see identify_junk_list) never connect contacts. identify_contact calls it to
--- find the customer to lock, explain (lib/explain.ts) to show one, identify_settle_all to
+-- read a customer its one-hop read cannot (a merge, a chain, a deleted primary, a large
+-- customer), explain (lib/explain.ts) to show one, identify_settle_all to
 -- walk the table customer by customer (those two through identify_customer_contact_ids,
 -- which returns just the ids). Rows carry what identify_contact decides from: linked_id
 -- (NULL exactly for a contact marked primary) and created_at.
