@@ -162,8 +162,9 @@ BEGIN
   -- the customer is canonical this is exactly one key, its primary), ascending; then the
   -- customer is read under them. If it has keys not locked (the guess below missed them, or
   -- a concurrent merge grew it while we waited), the sub-block is rolled back, which releases
-  -- the customer locks but keeps the identifier locks, and the keys read are locked instead. No transaction ever waits for a lock while holding a larger
-  -- one, so concurrent merges cannot deadlock each other.
+  -- the customer locks but keeps the identifier locks, and the keys read are locked instead.
+  -- No transaction ever waits for a lock while holding a larger one, so concurrent merges
+  -- cannot deadlock each other.
   --
   -- The first pass locks a guess made from the request's own identifiers: the primaries
   -- (linked_id, or the contact itself) of the live contacts holding them. For a canonical
@@ -171,8 +172,9 @@ BEGIN
   -- minimal implementation (bench/minimal); a merge to make, a deleted primary or a chain
   -- shows in that read, and the next pass locks what it found. The cap is checked on every
   -- read: a customer over it is refused after reading about the cap's worth of contacts. Each
-  -- read is one statement: the customer's contacts (identify_customer_contacts) and, from
-  -- them, its keys, whether it holds the request's values, and whether it is canonical.
+  -- read is one statement, the one-hop read or the walk (identify_customer_contacts), which
+  -- yields the customer's contacts, its keys, whether it holds the request's values, and
+  -- whether it is canonical.
   v_keys_to_lock := ARRAY(
     SELECT coalesce(c.linked_id, c.id) FROM contacts c
      WHERE c.email = v_link_email AND c.deleted_at IS NULL
