@@ -1,7 +1,7 @@
 /**
  * identify behind a transaction-mode pooler (PgBouncer, what Neon's pooled URL is): the
- * deploy migration run twice, requests of every kind and a concurrent burst through it, and
- * afterwards no advisory lock left held on any pooled server connection.
+ * deploy migration run twice, and a concurrent burst on one customer through it, each
+ * leaving no advisory lock held on any pooled server connection.
  */
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -69,7 +69,10 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable)(
       expect(await advisoryLocks()).toBe(0);
     });
 
-    it("serves every kind of request and a concurrent burst through the pooler", async () => {
+    // Every kind of request through the pooler is test/handler.pgbouncer.test.ts; this is
+    // what that suite does not check: requests racing on one customer through it, and the
+    // locks they leave behind.
+    it("keeps one customer and leaves no advisory lock behind after a concurrent burst through the pooler", async () => {
       process.env.DATABASE_URL = pooledUrl;
       const post = async (body: unknown) => {
         const response = await handleIdentify(
@@ -82,13 +85,6 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable)(
         expect(response.status).toBe(200);
         return ((await response.json()) as { contact: { primaryContactId: number } }).contact;
       };
-      const doc = await post({ email: "doc@hillvalley.edu", phoneNumber: "1985" });
-      const marty = await post({ email: "marty@hillvalley.edu", phoneNumber: "1955" });
-      await post({ email: "emmett@hillvalley.edu", phoneNumber: "1985" });
-      const merged = await post({ email: "marty@hillvalley.edu", phoneNumber: "1985" });
-      expect(merged.primaryContactId).toBe(doc.primaryContactId);
-      expect(marty.primaryContactId).not.toBe(doc.primaryContactId);
-
       const burst = await Promise.all(
         Array.from({ length: 24 }, (_, i) =>
           post({ email: `burst${i % 6}@example.com`, phoneNumber: "2015" }),
