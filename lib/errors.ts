@@ -164,6 +164,16 @@ const codeOf = (error: unknown): string | undefined => {
   return typeof code === "string" ? code : undefined;
 };
 
+/**
+ * The database's own words: the message of the innermost error of the chain, under the
+ * driver's and Drizzle's wrappers (Drizzle's own says "Failed query: <the statement>").
+ */
+export function databaseMessage(error: unknown): string {
+  let innermost: unknown = error;
+  for (const e of causes(error)) innermost = e;
+  return innermost instanceof Error ? innermost.message : String(innermost);
+}
+
 /** The SQLSTATE of a database error, wherever it sits in the cause chain. */
 export function sqlState(error: unknown): string | undefined {
   for (const e of causes(error)) {

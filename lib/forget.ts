@@ -9,7 +9,7 @@ import { sql } from "drizzle-orm";
 import type { Database } from "./db/client.js";
 import { queryRows } from "./db/query.js";
 import { optionsJsonb } from "./db/sql-contract.js";
-import { sqlState } from "./errors.js";
+import { databaseMessage, sqlState } from "./errors.js";
 import type { CustomerSelector } from "./explain.js";
 import type { Guardrails } from "./guardrails.js";
 
@@ -73,7 +73,7 @@ export async function forgetCustomer(
                                  ${optionsJsonb({ requestId, lockTimeoutMs, dryRun, ...guardrails })})`,
     );
   } catch (error) {
-    throw new ForgetError(databaseReason(error), sqlState(error));
+    throw new ForgetError(databaseMessage(error), sqlState(error));
   }
   const [row] = rows;
   if (!row) throw new ForgetError("identify_forget returned no row", undefined);
@@ -84,13 +84,6 @@ export async function forgetCustomer(
     erasureId: row.erasure_id === null ? null : Number(row.erasure_id),
     dryRun,
   };
-}
-
-/** The innermost message of the error chain: the database's, not Drizzle's "Failed query". */
-function databaseReason(error: unknown): string {
-  let innermost = error;
-  while (innermost instanceof Error && innermost.cause !== undefined) innermost = innermost.cause;
-  return innermost instanceof Error ? innermost.message : String(innermost);
 }
 
 const list = (ids: readonly number[]) => ids.join(", ");

@@ -10,7 +10,7 @@ import { sql } from "drizzle-orm";
 import * as v from "valibot";
 import { type Config, getConfig, type JunkList } from "./config.js";
 import type { Database } from "./db/client.js";
-import { ConfigError, sqlState } from "./errors.js";
+import { ConfigError, databaseMessage, sqlState } from "./errors.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
 
 /** The guardrail options the SQL functions take (all absent when off). */
@@ -103,13 +103,6 @@ export async function checkJunkPatterns(db: Database, config: Config): Promise<v
       }
     }
   }
-}
-
-/** The message of the database's own error in a driver's or Drizzle's chain of causes. */
-function databaseMessage(error: unknown): string {
-  let current = error;
-  while (current instanceof Error && sqlState(current.cause) !== undefined) current = current.cause;
-  return current instanceof Error ? current.message : String(current);
 }
 
 let patternsChecked: Promise<void> | undefined;

@@ -28,7 +28,7 @@ import { TransactionRollbackError } from "drizzle-orm/errors";
 import type { Database } from "../lib/db/client.js";
 import { queryRows } from "../lib/db/query.js";
 import * as schema from "../lib/db/schema.js";
-import { sqlState } from "../lib/errors.js";
+import { databaseMessage, sqlState } from "../lib/errors.js";
 
 /** drizzle-kit's output folder: the migrations, their journal, and functions/. */
 const DRIZZLE_DIR = fileURLToPath(new URL("../drizzle", import.meta.url));
@@ -166,10 +166,6 @@ function firstDifference(database: string, file: string): string {
   return `line ${at + 1} of the definition is ${JSON.stringify(a[at] ?? "(end)")} in the database, ${JSON.stringify(b[at] ?? "(end)")} in the file`;
 }
 
-/** The driver's own words: drizzle wraps them in "Failed query: <the whole file>". */
-const reasonOf = (error: unknown): string =>
-  error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
-
 /** The database half of the check, and what a migration would have to drop to fix it. */
 export interface DatabaseComparison {
   /** Files that do not run at all: no migration can install them. */
@@ -232,7 +228,10 @@ async function applyAndCompare(
         stale.push(existing);
       });
     } catch (error) {
-      broken.push({ name: source.name, message: `${source.label} fails: ${reasonOf(error)}` });
+      broken.push({
+        name: source.name,
+        message: `${source.label} fails: ${databaseMessage(error)}`,
+      });
     }
   }
   const after = await queryRows<DatabaseFunction>(tx, LIST_FUNCTIONS);
