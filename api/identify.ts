@@ -44,9 +44,7 @@ export async function handleIdentify(request: Request): Promise<Response> {
     fields = { outcome, primaryContactId: customer.primaryContactId };
     response = jsonResponse(toContactBody(customer), { headers: { "X-Request-Id": requestId } });
   } catch (error) {
-    const mapped = toErrorResponse(error, requestId);
-    fields = { outcome: "rejected", ...mapped.log };
-    response = mapped.response;
+    ({ response, log: fields } = toErrorResponse(error, requestId));
   }
   log(response.status >= 500 ? "error" : "info", "identify", {
     requestId,

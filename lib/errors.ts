@@ -204,8 +204,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 /**
- * The response and the log fields for any error thrown while serving a request. The log
- * fields may set `outcome` (client_closed); callers default it to "rejected".
+ * The response and the log fields for any error thrown while serving a request, among them
+ * its `outcome`: client_closed for a client that went away, rejected for everything else.
  */
 export function toErrorResponse(
   error: unknown,
@@ -220,7 +220,6 @@ export function toErrorResponse(
 
   if (error instanceof HttpError) {
     ({ status, code, message, issues, headers } = error);
-    if (status === 499) log = { outcome: "client_closed" };
   } else if (error instanceof ConfigError) {
     // Every request fails the same way until the setting is fixed: the log line says which
     // setting, and no request is served with a half-read configuration (e.g. without keys).
@@ -247,7 +246,7 @@ export function toErrorResponse(
       status,
       headers: { ...headers, "X-Request-Id": requestId, "Cache-Control": "no-store" },
     }),
-    log: { code, ...log },
+    log: { outcome: status === 499 ? "client_closed" : "rejected", code, ...log },
   };
 }
 

@@ -1,7 +1,7 @@
 /**
- * Over-merge guardrails, both opt-in: junk values (placeholders such as test@test.com or
- * 0000000000 that many unrelated people type) are stored on contacts but never link
- * customers, and a cap refuses to grow a customer past a number of contacts. The database
+ * Over-merge guardrails: junk values, opt-in (placeholders such as test@test.com or
+ * 0000000000 that many unrelated people type), are stored on contacts but never link
+ * customers; and a cap, on by default, refuses to grow a customer past a number of contacts. The database
  * function applies them; this module turns the validated configuration into the guardrail
  * part of the functions' options jsonb (lib/db/sql-contract.ts): lib/config.ts splits the
  * lists, this module normalizes their values and has PostgreSQL check their patterns.
@@ -66,9 +66,7 @@ export function guardrailsFrom(config: Config): Guardrails {
     ...(emails.patterns ? { junkEmailPatterns: emails.patterns } : {}),
     ...(phones.exact ? { junkPhones: phones.exact } : {}),
     ...(phones.patterns ? { junkPhonePatterns: phones.patterns } : {}),
-    ...(config.MAX_CONTACTS_PER_CUSTOMER !== undefined
-      ? { maxContacts: config.MAX_CONTACTS_PER_CUSTOMER }
-      : {}),
+    maxContacts: config.MAX_CONTACTS_PER_CUSTOMER,
   };
 }
 

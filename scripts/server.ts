@@ -124,7 +124,6 @@ function refusal(error: unknown, request: Request): Response {
     requestId,
     method: request.method,
     status: response.status,
-    outcome: "rejected",
     ...fields,
   });
   return response;
