@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { readConfig } from "../lib/config.js";
-import { driverFor, openConnection } from "../lib/db/client.js";
+import { driverFor } from "../lib/db/client.js";
 import { describeError } from "../lib/errors.js";
 import { type NeonWsProxy, startNeonWsProxy } from "../scripts/neon-ws-proxy.js";
-import { ADMIN_URL, postgresAvailable } from "./support/databases.js";
+import { ADMIN_URL, connect, postgresAvailable } from "./support/databases.js";
 
 describe("driver choice", () => {
   it("uses the embedded database when no DATABASE_URL is set", () => {
@@ -93,7 +93,7 @@ describe.skipIf(!postgresAvailable())("TLS as the URL says", () => {
   };
 
   it("refuses to connect with sslmode=require to a server without SSL, naming SSL", async () => {
-    const connection = await openConnection(readConfig({ DATABASE_URL: withSslMode("require") }));
+    const connection = await connect({ DATABASE_URL: withSslMode("require") });
     try {
       const error = await connection.db.execute("select 1").then(
         () => undefined,
@@ -106,7 +106,7 @@ describe.skipIf(!postgresAvailable())("TLS as the URL says", () => {
   });
 
   it("connects in clear only when the URL allows it", async () => {
-    const connection = await openConnection(readConfig({ DATABASE_URL: withSslMode("disable") }));
+    const connection = await connect({ DATABASE_URL: withSslMode("disable") });
     try {
       const result = (await connection.db.execute(
         "select ssl from pg_stat_ssl where pid = pg_backend_pid()",

@@ -7,14 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
 import { describeEvent, explainCustomer, formatExplanation } from "../lib/explain.js";
 import { identify } from "../lib/identify.js";
-import {
-  clonePglite,
-  connect,
-  createPostgresDatabase,
-  type PgliteFolder,
-  postgresAvailable,
-  type TestDatabase,
-} from "./support/databases.js";
+import { pgliteBackend, postgresAvailable, postgresBackend } from "./support/databases.js";
 import { runScript } from "./support/scripts.js";
 
 /** Sends a request to the reconciler and answers with the customer. */
@@ -33,13 +26,12 @@ async function plantGeorgeAndBiff(connection: Connection) {
 }
 
 describe("explaining a customer", () => {
-  let folder: PgliteFolder;
+  const backend = pgliteBackend();
   let connection: Connection;
   const ids = { george: 0, biff: 0, lorraine: 0, mcfly: 0 };
 
   beforeAll(async () => {
-    folder = await clonePglite();
-    connection = await connect({ PGLITE_DIR: folder.dir });
+    connection = await backend.open();
     const send = sender(connection);
     Object.assign(ids, await plantGeorgeAndBiff(connection));
     // Worked example 1: a secondary that shares its phone number with the primary.
@@ -47,10 +39,7 @@ describe("explaining a customer", () => {
     const mcfly = await send("mcfly@hillvalley.edu", "123456", "req-m");
     ids.mcfly = mcfly.secondaryContactIds[0] ?? 0;
   });
-  afterAll(async () => {
-    await connection?.close();
-    await folder?.remove();
-  });
+  afterAll(() => backend.dispose());
 
   it("finds the whole customer from a secondary's phone number", async () => {
     const explanation = await explainCustomer(connection.db, { phoneNumber: "717171" });
@@ -123,25 +112,19 @@ describe("explaining a customer", () => {
 });
 
 describe.skipIf(!postgresAvailable())("npm run explain", () => {
-  let database: TestDatabase;
+  const backend = postgresBackend();
   let ids: { george: number; biff: number };
 
   beforeAll(async () => {
-    database = await createPostgresDatabase();
-    const connection = await connect({ DATABASE_URL: database.url });
-    try {
-      ids = await plantGeorgeAndBiff(connection);
-    } finally {
-      await connection.close();
-    }
+    ids = await plantGeorgeAndBiff(await backend.open());
   });
-  afterAll(() => database?.drop());
+  afterAll(() => backend.dispose());
 
   it("prints the customer and its history", async () => {
     const { stdout, code } = await runScript(
       "scripts/explain.ts",
       ["--email", " George@HillValley.edu "],
-      { DATABASE_URL: database.url },
+      { DATABASE_URL: backend.url() ?? "" },
     );
     expect(code).toBe(0);
     expect(stdout).toContain(`Customer ${ids.george} — 2 contact(s)`);

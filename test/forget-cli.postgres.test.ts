@@ -8,33 +8,26 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
 import { identify } from "../lib/identify.js";
 import { allContacts } from "./support/contacts.js";
-import {
-  connect,
-  createPostgresDatabase,
-  postgresAvailable,
-  resetContacts,
-  type TestDatabase,
-} from "./support/databases.js";
+import { postgresAvailable, postgresBackend, resetContacts } from "./support/databases.js";
 import { runScript } from "./support/scripts.js";
 
 const DOC = { email: "doc.brown@erase-me.test", phone: "5550119551" };
 const MARTY = "marty.mcfly@erase-me.test";
 
 describe.skipIf(!postgresAvailable())("npm run forget", () => {
-  let database: TestDatabase;
+  const backend = postgresBackend();
   let connection: Connection;
   const ids: number[] = [];
 
   /** Runs the script with stdin not a terminal; resolves with its exit code and output. */
   const forget = (...args: string[]) =>
-    runScript("scripts/forget.ts", args, { DATABASE_URL: database.url });
+    runScript("scripts/forget.ts", args, { DATABASE_URL: backend.url() ?? "" });
 
   const contactIds = async () => (await allContacts(connection.db)).map((c) => c.id);
 
   // One database for the file, emptied and planted again before each test.
   beforeAll(async () => {
-    database = await createPostgresDatabase();
-    connection = await connect({ DATABASE_URL: database.url });
+    connection = await backend.open();
   });
   beforeEach(async () => {
     await resetContacts(connection);
@@ -44,10 +37,7 @@ describe.skipIf(!postgresAvailable())("npm run forget", () => {
     ids.push((await send(DOC.email, DOC.phone)).customer.primaryContactId);
     ids.push(...(await send(MARTY, DOC.phone)).customer.secondaryContactIds);
   });
-  afterAll(async () => {
-    await connection?.close();
-    await database?.drop();
-  });
+  afterAll(() => backend.dispose());
 
   it("erases with --yes and prints the ids and counts, never the values", async () => {
     const { code, output } = await forget("--email", ` ${DOC.email.toUpperCase()} `, "--yes");

@@ -9,8 +9,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readConfig } from "../lib/config.js";
-import { openConnection } from "../lib/db/client.js";
 import { buildFunction } from "../scripts/build-function.js";
 import { type NeonWsProxy, startNeonWsProxy } from "../scripts/neon-ws-proxy.js";
 import {
@@ -104,9 +102,6 @@ describe.skipIf(!postgresAvailable())("the built function on PostgreSQL", () => 
 
   beforeAll(async () => {
     database = await createPostgresDatabase();
-    const setup = await openConnection(readConfig({ DATABASE_URL: database.url }));
-    await setup.migrate();
-    await setup.close();
     const { hostname, port } = new URL(database.url);
     proxy = await startNeonWsProxy({ allow: [`${hostname}:${port || 5432}`] });
   });

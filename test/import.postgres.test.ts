@@ -13,10 +13,9 @@ import { type Contact, contacts, identityEvents } from "../lib/db/schema.js";
 import { type ImportReport, importFromLegacy } from "../lib/import.js";
 import { allContacts } from "./support/contacts.js";
 import {
-  clonePglite,
   connect,
   createPostgresDatabase,
-  type PgliteFolder,
+  pgliteBackend,
   postgresAvailable,
   resetContacts,
   type TestDatabase,
@@ -291,16 +290,12 @@ describe.skipIf(!postgresAvailable())("importing from the old service into other
   // One embedded database for both tests, emptied before each: opening one costs a second
   // of CPU.
   describe("into the embedded database", () => {
-    let folder: PgliteFolder;
+    const backend = pgliteBackend();
     let embedded: Connection;
     beforeAll(async () => {
-      folder = await clonePglite();
-      embedded = await connect({ PGLITE_DIR: folder.dir });
+      embedded = await backend.open();
     });
-    afterAll(async () => {
-      await embedded?.close();
-      await folder?.remove();
-    });
+    afterAll(() => backend.dispose());
     beforeEach(() => resetContacts(embedded));
 
     it("imports the same way", async () => {

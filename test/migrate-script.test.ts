@@ -6,8 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readConfig } from "../lib/config.js";
-import { type Connection, openConnection } from "../lib/db/client.js";
+import type { Connection } from "../lib/db/client.js";
 import { productionDatabase } from "../lib/db/schema.js";
 import {
   ADMIN_URL,
@@ -100,7 +99,7 @@ describe("the deploy-time migration script", () => {
 
       beforeAll(async () => {
         production = await createPostgresDatabase();
-        admin = await openConnection(readConfig({ DATABASE_URL: ADMIN_URL }));
+        admin = await connect({ DATABASE_URL: ADMIN_URL });
         const built = await deployMigrate({
           VERCEL_ENV: "production",
           DATABASE_URL: production.url,
@@ -116,7 +115,7 @@ describe("the deploy-time migration script", () => {
       });
 
       it("records the production database when a production build migrates it", async () => {
-        const inspect = await openConnection(readConfig({ DATABASE_URL: production.url }));
+        const inspect = await connect({ DATABASE_URL: production.url });
         try {
           const rows = await inspect.db.select().from(productionDatabase);
           const url = new URL(production.url);
@@ -164,7 +163,7 @@ describe("the deploy-time migration script", () => {
 
       it("refuses a preview build on a database with identify's tables that no production build recorded", async () => {
         const branch = await branchOfProduction();
-        const unmarked = await openConnection(readConfig({ DATABASE_URL: branch }));
+        const unmarked = await connect({ DATABASE_URL: branch });
         await unmarked.db.execute(sql`delete from production_database`);
         await unmarked.close();
         const result = await deployMigrate({ VERCEL_ENV: "preview", DATABASE_URL: branch });

@@ -5,18 +5,17 @@
  */
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { handleIdentify } from "../api/identify.js";
-import { readConfig } from "../lib/config.js";
-import { type Connection, closeDatabase, openConnection } from "../lib/db/client.js";
+import { type Connection, closeDatabase } from "../lib/db/client.js";
 import { checkInvariants, violationCount } from "../lib/db/invariants.js";
 import { queryRows } from "../lib/db/query.js";
 import {
   ADMIN_URL,
+  connect,
   createPostgresDatabase,
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
-import { IDENTIFY_URL } from "./support/http.js";
+import { postIdentify } from "./support/http.js";
 import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "./support/pgbouncer.js";
 import { runScript } from "./support/scripts.js";
 
@@ -49,7 +48,7 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable)(
       database = await createPostgresDatabase({ migrated: false });
       pgbouncer = await startPgbouncer(ADMIN_URL);
       pooledUrl = pgbouncer.pooled(database.url);
-      direct = await openConnection(readConfig({ DATABASE_URL: database.url }));
+      direct = await connect({ DATABASE_URL: database.url });
     });
     afterAll(async () => {
       await closeDatabase();
@@ -75,13 +74,7 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable)(
     it("keeps one customer and leaves no advisory lock behind after a concurrent burst through the pooler", async () => {
       process.env.DATABASE_URL = pooledUrl;
       const post = async (body: unknown) => {
-        const response = await handleIdentify(
-          new Request(IDENTIFY_URL, {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify(body),
-          }),
-        );
+        const response = await postIdentify(body);
         expect(response.status).toBe(200);
         return ((await response.json()) as { contact: { primaryContactId: number } }).contact;
       };

@@ -6,9 +6,12 @@
 import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readConfig } from "../lib/config.js";
-import { openConnection } from "../lib/db/client.js";
-import { clonePglite, type ScratchDatabase, scratchDatabase } from "./support/databases.js";
+import {
+  clonePglite,
+  connect as connectDatabase,
+  type ScratchDatabase,
+  scratchDatabase,
+} from "./support/databases.js";
 import { type Service, spawnService } from "./support/service.js";
 
 /**
@@ -326,9 +329,7 @@ describe("npm start, sent SIGTERM", () => {
         expect(service.lines.map((line) => line.msg)).toContain("stopped");
 
         // A waiting time of 0: a lock left behind by a process still running fails at once.
-        const next = await openConnection(
-          readConfig({ PGLITE_DIR: dir, PGLITE_LOCK_WAIT_MS: "0" }),
-        );
+        const next = await connectDatabase({ PGLITE_DIR: dir, PGLITE_LOCK_WAIT_MS: "0" });
         await next.close();
       } finally {
         service.killAll();

@@ -15,6 +15,7 @@ import {
   connect,
   createPostgresDatabase,
   postgresAvailable,
+  resetContacts,
   type TestDatabase,
 } from "../support/databases.js";
 import { IDENTIFY_URL, postIdentify } from "../support/http.js";
@@ -89,11 +90,7 @@ export function handlerSuite(target: HandlerTarget) {
         await database?.drop();
       });
     }
-    beforeEach(async () => {
-      await (await getConnection()).db.execute(
-        sql`truncate contacts, identity_events restart identity`,
-      );
-    });
+    beforeEach(async () => resetContacts(await getConnection()));
 
     const rows = async () => allContacts((await getConnection()).db);
 
