@@ -1,18 +1,5 @@
-/**
- * The shared suites (test/suites/) on a PostgreSQL database of the file's own, through node-postgres, served to all of them: the contract over HTTP,
- * the reconciler, the audit trail and guardrails, erasure, and the invariant checker.
- */
-import { auditSuite } from "./suites/audit.js";
-import { forgetSuite } from "./suites/forget.js";
-import { handlerSuite } from "./suites/handler.js";
-import { invariantsSuite } from "./suites/invariants.js";
-import { reconcilerSuite } from "./suites/reconciler.js";
+/** The shared suites (test/suites/shared.ts) on a PostgreSQL database of this file's own. */
+import { sharedSuites } from "./suites/shared.js";
 import { servedDatabase } from "./support/databases.js";
 
-const database = servedDatabase("postgres");
-
-handlerSuite(database);
-reconcilerSuite(database);
-auditSuite(database);
-forgetSuite(database);
-invariantsSuite(database);
+sharedSuites(servedDatabase("postgres"));

@@ -278,28 +278,20 @@ export async function clonePglite(): Promise<PgliteFolder> {
   };
 }
 
-/**
- * For files that call the handler, which opens its process-wide database from the
- * environment on the first request: points it at a copied PGlite folder for this file,
- * and closes and deletes it after the file.
- */
-export function serveFromPgliteCopy(): void {
-  let folder: PgliteFolder | undefined;
-  beforeAll(async () => {
-    folder = await clonePglite();
-    delete process.env.DATABASE_URL;
-    process.env.PGLITE_DIR = folder.dir;
-  });
-  afterAll(async () => {
-    await closeDatabase();
-    await folder?.remove();
-  });
-}
-
 /** A migrated database of a test's own, as the environment a process opens it from. */
 export interface ScratchDatabase {
   env: { DATABASE_URL: string } | { PGLITE_DIR: string };
   remove(): Promise<void>;
+}
+
+async function pgliteCopy(): Promise<ScratchDatabase> {
+  const folder = await clonePglite();
+  return { env: { PGLITE_DIR: folder.dir }, remove: folder.remove };
+}
+
+async function postgresCopy(): Promise<ScratchDatabase> {
+  const database = await createPostgresDatabase();
+  return { env: { DATABASE_URL: database.url }, remove: database.drop };
 }
 
 /**
@@ -307,27 +299,36 @@ export interface ScratchDatabase {
  * process): a copy of the migrated template on PostgreSQL where it runs, which opens in
  * milliseconds, else a copy of the embedded database, which costs a second of CPU to open.
  */
-export async function scratchDatabase(): Promise<ScratchDatabase> {
-  if (postgresAvailable()) {
-    const database = await createPostgresDatabase();
-    return { env: { DATABASE_URL: database.url }, remove: database.drop };
-  }
-  const folder = await clonePglite();
-  return { env: { PGLITE_DIR: folder.dir }, remove: folder.remove };
+export function scratchDatabase(): Promise<ScratchDatabase> {
+  return postgresAvailable() ? postgresCopy() : pgliteCopy();
 }
 
-/** serveFromPgliteCopy's counterpart for a scratchDatabase. */
-export function serveScratchDatabase(): void {
+/**
+ * For files that call the handler, which opens its process-wide database from the
+ * environment on its first request: registers the file's hooks that make a database with
+ * `make`, point the environment (and `env`) at it, and close and remove it after the file.
+ * Answers the database, once made.
+ */
+function serve(
+  make: () => Promise<ScratchDatabase>,
+  env: Record<string, string> = {},
+): () => ScratchDatabase | undefined {
   let database: ScratchDatabase | undefined;
   beforeAll(async () => {
-    database = await scratchDatabase();
+    database = await make();
     delete process.env.DATABASE_URL;
-    Object.assign(process.env, database.env);
+    Object.assign(process.env, database.env, env);
   });
   afterAll(async () => {
     await closeDatabase();
     await database?.remove();
   });
+  return () => database;
+}
+
+/** serve() with a scratchDatabase: for a file whose subject is not the database. */
+export function serveScratchDatabase(): void {
+  serve(scratchDatabase);
 }
 
 /** A backend a shared suite runs against: a migrated connection plus cleanup. */
@@ -397,27 +398,27 @@ export function servedDatabase(name: Backend["name"]): Backend {
     dispose: async () => {},
   };
   if (name === "pglite") {
-    serveFromPgliteCopy();
+    serve(pgliteCopy);
     return { ...shared, available: true, url: () => undefined };
   }
-  let database: TestDatabase | undefined;
   const available = postgresAvailable();
-  if (available) {
-    beforeAll(async () => {
-      database = await createPostgresDatabase();
-      process.env.DATABASE_URL = database.url;
-      // Short, for the handler's test of a lock wait that times out; the suites that call
-      // the reconciler directly pass their own.
-      process.env.DB_LOCK_TIMEOUT_MS = "300";
-      // Room for the forget suite's requests that run beside an erasure.
-      process.env.DB_POOL_MAX = "12";
-    });
-    afterAll(async () => {
-      await closeDatabase();
-      await database?.drop();
-    });
-  }
-  return { ...shared, available, url: () => database?.url };
+  const served = available
+    ? serve(postgresCopy, {
+        // Short, for the handler's test of a lock wait that times out; the suites that call
+        // the reconciler directly pass their own.
+        DB_LOCK_TIMEOUT_MS: "300",
+        // Room for the forget suite's requests that run beside an erasure.
+        DB_POOL_MAX: "12",
+      })
+    : () => undefined;
+  return {
+    ...shared,
+    available,
+    url: () => {
+      const env = served()?.env;
+      return env && "DATABASE_URL" in env ? env.DATABASE_URL : undefined;
+    },
+  };
 }
 
 /** Empties the contacts and their audit trail and restarts ids, between tests. */

@@ -1,0 +1,19 @@
+/**
+ * Every suite that holds a database to the product's contract: over HTTP, the reconciler,
+ * the audit trail and guardrails, erasure, and the invariant checker. test/pglite.test.ts
+ * and test/postgres.test.ts run them all on the one database each serves.
+ */
+import type { Backend } from "../support/databases.js";
+import { auditSuite } from "./audit.js";
+import { forgetSuite } from "./forget.js";
+import { handlerSuite } from "./handler.js";
+import { invariantsSuite } from "./invariants.js";
+import { reconcilerSuite } from "./reconciler.js";
+
+export function sharedSuites(database: Backend): void {
+  handlerSuite(database);
+  reconcilerSuite(database);
+  auditSuite(database);
+  forgetSuite(database);
+  invariantsSuite(database);
+}
