@@ -13,6 +13,7 @@ import { getConnection } from "../lib/db/client.js";
 import { parseIdentifyRequest } from "../lib/input.js";
 import { buildOpenApiDocument } from "../scripts/openapi.js";
 import { resetContacts, serveScratchDatabase } from "./support/databases.js";
+import { IDENTIFY_URL } from "./support/http.js";
 
 type Doc = ReturnType<typeof buildOpenApiDocument>;
 type Operation = Doc["paths"]["/identify"]["post"];
@@ -94,18 +95,22 @@ describe("the OpenAPI response examples", () => {
   });
   beforeEach(async () => resetContacts(await getConnection()));
 
-  const send = (init: RequestInit & { key?: string | null }) => {
+  /** Sends a request to `handler` (the one imported above unless given), with the key. */
+  const send = (init: RequestInit & { key?: string | null }, handler = identify) => {
     const { key = KEY, headers, ...rest } = init;
-    return identify.fetch(
-      new Request("http://localhost/identify", {
+    return handler.fetch(
+      new Request(IDENTIFY_URL, {
         method: "POST",
         ...rest,
         headers: { ...(key ? { Authorization: `Bearer ${key}` } : {}), ...headers },
       }),
     );
   };
-  const post = (body: unknown) =>
-    send({ headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const post = (body: unknown, init: { key?: string | null } = {}, handler = identify) =>
+    send(
+      { ...init, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) },
+      handler,
+    );
   const postExample = (name: keyof typeof requestExamples) => post(requestExamples[name].value);
   const contactOf = async (response: Response) =>
     ((await response.json()) as { contact: { primaryContactId: number } }).contact;
@@ -152,39 +157,26 @@ describe("the OpenAPI response examples", () => {
     },
     "503 databaseUnavailable": () =>
       // Its database is down when a new instance first opens it: nothing listens on port 1.
-      sendToNewInstance(
-        { DATABASE_URL: "postgres://identify@127.0.0.1:1/identify" },
-        { key: KEY, body: { email: "doc@x.io" } },
-      ),
-    "500 misconfigured": () =>
-      sendToNewInstance({ API_KEYS: " , " }, { key: null, body: { email: "doc@x.io" } }),
+      postToNewInstance({ DATABASE_URL: "postgres://identify@127.0.0.1:1/identify" }, { key: KEY }),
+    "500 misconfigured": () => postToNewInstance({ API_KEYS: " , " }, { key: null }),
   };
 
   /**
-   * Sends a request to a new instance of the handler, one that reads the configuration
-   * anew with `env` over it (a good configuration is cached per process), as a new Vercel
-   * instance would. Its modules are new instances, so nothing after it may meet them: every
-   * other situation uses the handler imported above.
+   * POSTs { email: "doc@x.io" } to a new instance of the handler, one that reads the
+   * configuration anew with `env` over it (a good configuration is cached per process), as
+   * a new Vercel instance would. Its modules are new instances, so nothing after it may meet
+   * them: every other situation uses the handler imported above.
    */
-  async function sendToNewInstance(
+  async function postToNewInstance(
     env: Record<string, string>,
-    request: { key: string | null; body: unknown },
+    init: { key: string | null },
   ): Promise<Response> {
     const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
     Object.assign(process.env, env);
     vi.resetModules();
     try {
       const fresh = (await import("../api/identify.js")).default;
-      return await fresh.fetch(
-        new Request("http://localhost/identify", {
-          method: "POST",
-          headers: {
-            "Content-Type": "application/json",
-            ...(request.key ? { Authorization: `Bearer ${request.key}` } : {}),
-          },
-          body: JSON.stringify(request.body),
-        }),
-      );
+      return await post({ email: "doc@x.io" }, init, fresh);
     } finally {
       for (const [name, value] of Object.entries(saved)) {
         if (value === undefined) delete process.env[name];
