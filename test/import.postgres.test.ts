@@ -20,11 +20,8 @@ import {
   resetContacts,
   type TestDatabase,
 } from "./support/databases.js";
-import { databaseError, failureOf } from "./support/errors.js";
+import { databaseError, failureOf, INVALID_REGULAR_EXPRESSION } from "./support/errors.js";
 import { runScript } from "./support/scripts.js";
-
-/** SQLSTATE 2201B, which PostgreSQL raises for a regular expression it cannot compile. */
-const INVALID_REGULAR_EXPRESSION = "2201B";
 
 const CONSISTENT = {
   primaryNotOldest: 0,

@@ -13,10 +13,7 @@ import type { Guardrails } from "../../lib/guardrails.js";
 import { identify } from "../../lib/identify.js";
 import { allContacts } from "../support/contacts.js";
 import { type Backend, resetContacts } from "../support/databases.js";
-import { databaseError, failureOf } from "../support/errors.js";
-
-/** SQLSTATE 42501, which the audit trail's trigger raises for any change to an event. */
-const INSUFFICIENT_PRIVILEGE = "42501";
+import { databaseError, failureOf, INSUFFICIENT_PRIVILEGE } from "../support/errors.js";
 
 export function auditSuite(backend: Backend) {
   describe.skipIf(!backend.available)(`audit trail and guardrails on ${backend.name}`, () => {

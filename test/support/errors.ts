@@ -1,5 +1,11 @@
 /** Looking inside failures, so that a test can tell the failure it expects from any other. */
 
+/** SQLSTATE 42501: what the append-only tables' triggers raise for a change. */
+export const INSUFFICIENT_PRIVILEGE = "42501";
+
+/** SQLSTATE 2201B: PostgreSQL cannot compile a regular expression. */
+export const INVALID_REGULAR_EXPRESSION = "2201B";
+
 /** What the promise rejected with; a promise that resolves fails the test. */
 export async function failureOf(promise: Promise<unknown>): Promise<unknown> {
   try {
