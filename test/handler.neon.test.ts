@@ -1,4 +1,5 @@
 import { handlerSuite } from "./suites/handler.js";
+import { servedDatabase } from "./support/databases.js";
 
 // The whole HTTP contract through the Neon serverless driver, as deployed on Neon.
-handlerSuite("neon");
+handlerSuite(servedDatabase("neon"));

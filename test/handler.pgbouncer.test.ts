@@ -1,4 +1,5 @@
 import { handlerSuite } from "./suites/handler.js";
+import { servedDatabase } from "./support/databases.js";
 
 // The whole HTTP contract behind PgBouncer in transaction mode, with server_round_robin.
-handlerSuite("pgbouncer");
+handlerSuite(servedDatabase("pgbouncer"));

@@ -19,7 +19,7 @@ import { postIdentify } from "./support/http.js";
 import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "./support/pgbouncer.js";
 import { runScript } from "./support/scripts.js";
 
-describe.skipIf(!postgresAvailable() || !pgbouncerAvailable)(
+describe.skipIf(!postgresAvailable() || !pgbouncerAvailable())(
   "behind PgBouncer in transaction mode",
   () => {
     let database: TestDatabase;

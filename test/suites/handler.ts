@@ -1,25 +1,15 @@
 /**
  * The HTTP contract of the exported handler: requests built with `new Request`, assertions
  * on the `Response`, on each database the product runs on. The handler opens its database
- * from the environment, so it runs on the one its test file serves, or sets up its own.
+ * from the environment, so it runs on the one its test file serves (servedDatabase).
  */
 import { sql } from "drizzle-orm";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import identify, { BODY_LIMIT_BYTES } from "../../api/identify.js";
-import { closeDatabase, getConnection } from "../../lib/db/client.js";
-import { type NeonWsProxy, startNeonWsProxy } from "../../scripts/neon-ws-proxy.js";
+import { getConnection } from "../../lib/db/client.js";
 import { allContacts } from "../support/contacts.js";
-import {
-  ADMIN_URL,
-  type Backend,
-  connect,
-  createPostgresDatabase,
-  postgresAvailable,
-  resetContacts,
-  type TestDatabase,
-} from "../support/databases.js";
+import { type Backend, connect, resetContacts } from "../support/databases.js";
 import { IDENTIFY_URL, postIdentify } from "../support/http.js";
-import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "../support/pgbouncer.js";
 
 const URL_ = IDENTIFY_URL;
 const post = postIdentify;
@@ -47,49 +37,10 @@ async function errorOf(response: Response, status: number, code: string) {
   return body.error;
 }
 
-/**
- * Where the suite runs: the database a test file serves to every suite it runs
- * (servedDatabase: the embedded one, or PostgreSQL through node-postgres), or one of its own
- * on PostgreSQL reached the way a deployment on Neon reaches it: behind PgBouncer in
- * transaction mode (a pooled Neon URL), or through the Neon driver and a WebSocket proxy.
- */
-export type HandlerTarget = Backend | "pgbouncer" | "neon";
-
-export function handlerSuite(target: HandlerTarget) {
-  const served = typeof target === "string" ? undefined : target;
-  const backendName = served?.name ?? target;
-  const available = served
-    ? served.available
-    : postgresAvailable() && (target !== "pgbouncer" || pgbouncerAvailable);
-  describe.skipIf(!available)(`POST /identify on ${backendName}`, () => {
-    let database: TestDatabase | undefined;
-    let pooler: Pgbouncer | undefined;
-    let proxy: NeonWsProxy | undefined;
-    const databaseUrl = () => served?.url() ?? database?.url;
-
-    if (!served) {
-      beforeAll(async () => {
-        database = await createPostgresDatabase();
-        process.env.DATABASE_URL = database.url;
-        process.env.DB_LOCK_TIMEOUT_MS = "300";
-        if (backendName === "pgbouncer") {
-          pooler = await startPgbouncer(ADMIN_URL);
-          process.env.DATABASE_URL = pooler.pooled(database.url);
-        }
-        if (backendName === "neon") {
-          const { hostname, port } = new URL(database.url);
-          proxy = await startNeonWsProxy({ allow: [`${hostname}:${port || 5432}`] });
-          process.env.NEON_WS_PROXY = proxy.url;
-        }
-      });
-      afterAll(async () => {
-        await closeDatabase();
-        await pooler?.stop();
-        await proxy?.close();
-        delete process.env.NEON_WS_PROXY;
-        await database?.drop();
-      });
-    }
+/** The contract on the database the test file serves (servedDatabase). */
+export function handlerSuite(database: Backend) {
+  const backendName = database.name;
+  describe.skipIf(!database.available)(`POST /identify on ${backendName}`, () => {
     beforeEach(async () => resetContacts(await getConnection()));
 
     const rows = async () => allContacts((await getConnection()).db);
@@ -318,7 +269,7 @@ export function handlerSuite(target: HandlerTarget) {
     it.skipIf(backendName !== "postgres")(
       "answers 503 with Retry-After when a lock wait times out, and writes nothing",
       async () => {
-        const blocker = await connect({ DATABASE_URL: databaseUrl() });
+        const blocker = await connect({ DATABASE_URL: database.url() });
         try {
           const response = await blocker.db.transaction(async (tx) => {
             await tx.execute(sql`lock table contacts in access exclusive mode`);

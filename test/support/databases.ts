@@ -27,6 +27,8 @@ import {
   getConnection,
   openConnection,
 } from "../../lib/db/client.js";
+import { startNeonWsProxy } from "../../scripts/neon-ws-proxy.js";
+import { pgbouncerAvailable, startPgbouncer } from "./pgbouncer.js";
 
 /** Server-level URL used to create and drop test databases. */
 export const ADMIN_URL =
@@ -280,7 +282,7 @@ export async function clonePglite(): Promise<PgliteFolder> {
 
 /** A migrated database of a test's own, as the environment a process opens it from. */
 export interface ScratchDatabase {
-  env: { DATABASE_URL: string } | { PGLITE_DIR: string };
+  env: { DATABASE_URL: string; NEON_WS_PROXY?: string } | { PGLITE_DIR: string };
   remove(): Promise<void>;
 }
 
@@ -322,6 +324,7 @@ function serve(
   afterAll(async () => {
     await closeDatabase();
     await database?.remove();
+    for (const name of Object.keys({ ...database?.env, ...env })) delete process.env[name];
   });
   return () => database;
 }
@@ -333,7 +336,8 @@ export function serveScratchDatabase(): void {
 
 /** A backend a shared suite runs against: a migrated connection plus cleanup. */
 export interface Backend {
-  name: "pglite" | "postgres";
+  /** pgbouncer and neon are PostgreSQL behind the pooler or the Neon driver (servedDatabase). */
+  name: "pglite" | "postgres" | "pgbouncer" | "neon";
   /** False when the backend cannot run here; the suite skips. */
   available: boolean;
   open(): Promise<Connection>;
@@ -389,6 +393,10 @@ export function postgresBackend(options: { poolMax?: number } = {}): Backend {
  * and a database per suite would cost a PGlite start, a second of CPU, each time. Call it
  * at the top level of the file: it registers the file's hooks. The suites empty the tables
  * before each test, so they do not see each other's rows.
+ *
+ * pgbouncer and neon are a PostgreSQL copy reached the way a deployment on Neon reaches it:
+ * behind PgBouncer in transaction mode (a pooled Neon URL), or through the Neon driver and
+ * a WebSocket proxy.
  */
 export function servedDatabase(name: Backend["name"]): Backend {
   const shared = {
@@ -401,9 +409,10 @@ export function servedDatabase(name: Backend["name"]): Backend {
     serve(pgliteCopy);
     return { ...shared, available: true, url: () => undefined };
   }
-  const available = postgresAvailable();
+  const available = postgresAvailable() && (name !== "pgbouncer" || pgbouncerAvailable());
+  const reached = { postgres: postgresCopy, pgbouncer: pooledCopy, neon: copyThroughNeon }[name];
   const served = available
-    ? serve(postgresCopy, {
+    ? serve(reached, {
         // Short, for the handler's test of a lock wait that times out; the suites that call
         // the reconciler directly pass their own.
         DB_LOCK_TIMEOUT_MS: "300",
@@ -417,6 +426,33 @@ export function servedDatabase(name: Backend["name"]): Backend {
     url: () => {
       const env = served()?.env;
       return env && "DATABASE_URL" in env ? env.DATABASE_URL : undefined;
+    },
+  };
+}
+
+/** A PostgreSQL copy behind a PgBouncer of its own in transaction mode. */
+async function pooledCopy(): Promise<ScratchDatabase> {
+  const database = await createPostgresDatabase();
+  const pooler = await startPgbouncer(ADMIN_URL);
+  return {
+    env: { DATABASE_URL: pooler.pooled(database.url) },
+    async remove() {
+      await pooler.stop();
+      await database.drop();
+    },
+  };
+}
+
+/** A PostgreSQL copy reached through the Neon driver and a WebSocket proxy of its own. */
+async function copyThroughNeon(): Promise<ScratchDatabase> {
+  const database = await createPostgresDatabase();
+  const { hostname, port } = new URL(database.url);
+  const proxy = await startNeonWsProxy({ allow: [`${hostname}:${port || 5432}`] });
+  return {
+    env: { DATABASE_URL: database.url, NEON_WS_PROXY: proxy.url },
+    async remove() {
+      await proxy.close();
+      await database.drop();
     },
   };
 }

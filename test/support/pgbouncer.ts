@@ -13,15 +13,18 @@ import { join } from "node:path";
 
 const BINARY = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].find((path) => existsSync(path));
 
-/** Whether PgBouncer is installed here; under CI=true its absence is a failure. */
-export const pgbouncerAvailable = (() => {
+/**
+ * Whether PgBouncer is installed here; under CI=true its absence is a failure. A function,
+ * so that only the files that need PgBouncer say it is missing.
+ */
+export function pgbouncerAvailable(): boolean {
   if (BINARY) return true;
   if (process.env.CI === "true") {
     throw new Error("CI=true but pgbouncer is not installed (.ci/run installs it)");
   }
-  console.warn("\n  NOTICE: pgbouncer is not installed; its suite is SKIPPED.\n");
+  console.warn("\n  NOTICE: pgbouncer is not installed; its suites are SKIPPED.\n");
   return false;
-})();
+}
 
 export interface Pgbouncer {
   /** `url` with its host and port replaced by the pooler's. */
