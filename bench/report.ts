@@ -3,13 +3,14 @@
  * measured runs (also written to bench/results/latest.json).
  */
 import type { LatencySummary } from "./load.js";
+import type { Section } from "./options.js";
 import { type ProfileSummary, renderProfile } from "./profile.js";
 import type { Implementation } from "./server.js";
 import type { WorkloadName } from "./workloads.js";
 
 /** One implementation, workload and concurrency, measured. */
 export interface RunRecord {
-  section: "cost" | "flat" | "distance" | "profile";
+  section: Section;
   implementation: Implementation;
   workload: WorkloadName;
   concurrency: number;
@@ -129,22 +130,18 @@ export function evaluateGoals(runs: readonly RunRecord[]): Goal[] {
         met: c.ratio <= ceiling,
       });
   }
-  const distances = [
-    ...new Set(runs.filter((r) => r.section === "distance").map((r) => r.distanceMs)),
-  ];
-  const p50Checks: [RunRecord["section"], WorkloadName, number][] = [
-    ...(["lookup", "new", "secondary", "merge", "mixed"] as const).map(
-      (w): [RunRecord["section"], WorkloadName, number] => ["cost", w, 0],
-    ),
-    ...distances.flatMap((d) =>
-      (["lookup", "mixed"] as const).map((w): [RunRecord["section"], WorkloadName, number] => [
-        "distance",
-        w,
-        d,
-      ]),
-    ),
-  ];
-  for (const [section, workload, distance] of p50Checks) {
+  // Every workload the cost and distance sections measured at c=1, in the order measured.
+  const p50Checks = new Map(
+    runs
+      .filter(
+        (r) =>
+          r.implementation === "ours" &&
+          r.concurrency === 1 &&
+          (r.section === "cost" || r.section === "distance"),
+      )
+      .map((r) => [`${r.section} ${r.workload} ${r.distanceMs}`, r] as const),
+  ).values();
+  for (const { section, workload, distanceMs: distance } of p50Checks) {
     const c = compare(runs, section, workload, 1, (r) => r.latencyMs.p50, distance);
     if (c)
       goals.push({
