@@ -1,48 +1,82 @@
 /**
  * Applies pending migrations from drizzle/ (lib/db/migrate.ts), then says what it did.
  *
- * - `npm run db:migrate`: the database the configuration names, or the embedded one.
- * - `npm run vercel-build` runs it with `--deploy` before bundling the function: it needs a
- *   database URL, and a preview build refuses to migrate the production database
- *   (lib/db/deployment.ts). Production builds record their database as production.
+ * - `npm run db:migrate [-- --migrate-production]`: the database the configuration names, or
+ *   the embedded one. The database a production build recorded as production is refused
+ *   unless the flag says so: a checkout may carry migrations production has not shipped.
+ * - `npm run vercel-build` runs it with `--deploy` before bundling the function. It needs a
+ *   database URL; when it is given both DATABASE_URL (what the function uses) and
+ *   DATABASE_URL_UNPOOLED (what migrations use) they must reach the same database; a preview
+ *   build refuses to migrate the production database (lib/db/deployment.ts); and every build
+ *   records, in the database, which environment built it and the guardrails it runs with.
  *
  * Which URL: DATABASE_URL_UNPOOLED (a direct connection, as Neon's integration provides)
  * else DATABASE_URL, both taken from the same place: a DATABASE_URL given in the environment
  * (the command line, the CI job) always wins over anything in `.env`, so
  * `DATABASE_URL=<local> npm run db:migrate` never migrates a URL that `.env` holds.
- * It names the database it is about to change (host and database, never the password).
+ * It names the database it is about to change (what the server calls it, and the URL's host;
+ * never the password).
  */
 import { parseArgs } from "node:util";
-import { readConfig } from "../lib/config.js";
-import { openConnection } from "../lib/db/client.js";
+import { type Config, readConfig } from "../lib/config.js";
+import { type Connection, openConnection } from "../lib/db/client.js";
 import {
   type BuildTarget,
+  type DatabaseIdentity,
   decideMigration,
-  locateDatabase,
-  recordProductionDatabase,
+  describeDatabase,
+  identifyDatabase,
+  recordDeployment,
 } from "../lib/db/deployment.js";
 import { describeError } from "../lib/errors.js";
+import { checkJunkPatterns, guardrailsFrom } from "../lib/guardrails.js";
 import { loadDotEnv } from "./env.js";
 
-const { values } = parseArgs({ options: { deploy: { type: "boolean", default: false } } });
+const USAGE = "Usage: npm run db:migrate [-- --migrate-production]   (vercel-build adds --deploy)";
+
+function fail(message: string): never {
+  console.error(message);
+  process.exit(1);
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        deploy: { type: "boolean", default: false },
+        "migrate-production": { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+    });
+  } catch (error) {
+    return fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+  }
+})();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const environment = { ...process.env };
 loadDotEnv();
 const source = ["DATABASE_URL", "DATABASE_URL_UNPOOLED"].some((name) => environment[name]?.trim())
   ? environment
   : process.env;
-const config = readConfig({
-  ...process.env,
-  DATABASE_URL: source.DATABASE_URL_UNPOOLED?.trim() || source.DATABASE_URL?.trim() || "",
-});
-const variable = source.DATABASE_URL_UNPOOLED?.trim() ? "DATABASE_URL_UNPOOLED" : "DATABASE_URL";
 const where = source === environment ? "the environment" : ".env";
-const target: BuildTarget = config.VERCEL_ENV ?? "preview";
+const pooledUrl = source.DATABASE_URL?.trim() || undefined;
+const unpooledUrl = source.DATABASE_URL_UNPOOLED?.trim() || undefined;
+const variable = unpooledUrl ? "DATABASE_URL_UNPOOLED" : "DATABASE_URL";
 
-function fail(message: string): never {
-  console.error(message);
-  process.exit(1);
-}
+/** The configuration with `url` as the database to connect to. */
+const configFor = (url: string | undefined): Config => {
+  try {
+    return readConfig({ ...process.env, DATABASE_URL: url ?? "" });
+  } catch (error) {
+    return fail(describeError(error));
+  }
+};
+const config = configFor(unpooledUrl ?? pooledUrl);
+const target: BuildTarget = config.VERCEL_ENV ?? "preview";
 
 if (values.deploy && !config.DATABASE_URL) {
   fail(
@@ -52,29 +86,68 @@ if (values.deploy && !config.DATABASE_URL) {
   );
 }
 
-const connection = await openConnection(config).catch((error: unknown) =>
-  fail(`Could not open the database: ${describeError(error)}`),
-);
+const open = (which: Config) =>
+  openConnection(which).catch((error: unknown) =>
+    fail(`Could not open the database: ${describeError(error)}`),
+  );
+
+const hostOf = (url: string) => new URL(url).host;
+
+/**
+ * What the function's own URL reaches, when the build was given both: the same database as
+ * the one about to be migrated, or the build stops. Strictly the same facts, not merely
+ * compatible ones: both are asked by the same role of the same server, so any difference
+ * means two databases.
+ */
+async function checkPooledReachesTheSame(here: DatabaseIdentity): Promise<void> {
+  if (!pooledUrl || !unpooledUrl) return;
+  const pooled = await open(configFor(pooledUrl));
+  try {
+    const there = await identifyDatabase(pooled.db);
+    const same =
+      there.databaseOid === here.databaseOid &&
+      there.systemIdentifier === here.systemIdentifier &&
+      there.neonTimelineId === here.neonTimelineId;
+    if (!same) {
+      fail(
+        "Refusing to migrate: DATABASE_URL and DATABASE_URL_UNPOOLED reach different " +
+          `databases: ${describeDatabase(there)} at ${hostOf(pooledUrl)} and ` +
+          `${describeDatabase(here)} at ${hostOf(unpooledUrl)}. The function uses DATABASE_URL ` +
+          "and migrations DATABASE_URL_UNPOOLED: point both at the same database (Neon's " +
+          "integration sets both, per environment).",
+      );
+    }
+  } finally {
+    await pooled.close();
+  }
+}
+
+const connection: Connection = await open(config);
 try {
-  let name = `the embedded database (${config.PGLITE_DIR})`;
-  if (config.DATABASE_URL) {
-    const here = await locateDatabase(connection.db, config.DATABASE_URL);
-    name = `${here.host}:${here.port}/${here.database} (${variable} from ${where})`;
+  if (!config.DATABASE_URL) {
+    // The embedded database migrates itself when opened.
+    console.log(`The embedded database (${config.PGLITE_DIR}) is up to date.`);
+  } else {
+    const here = await identifyDatabase(connection.db);
+    const name = `${describeDatabase(here)} at ${hostOf(config.DATABASE_URL)} (${variable} from ${where})`;
     if (values.deploy) {
+      await checkPooledReachesTheSame(here);
       const decision = await decideMigration(connection.db, target, here);
       if (!decision.allowed) fail(`Refusing to migrate: ${decision.reason}`);
+      // A pattern PostgreSQL refuses fails the build, not the deployment's requests.
+      await checkJunkPatterns(connection.db, config);
       console.log(`Migrating ${name} for a ${target} build.`);
     } else {
       console.log(`Migrating ${name}.`);
     }
-    const { applied } = await connection.migrate();
-    if (values.deploy && target === "production") {
-      await recordProductionDatabase(connection.db, here);
+    const { applied } = await connection.migrate({
+      allowProduction: (values.deploy && target === "production") || values["migrate-production"],
+    });
+    if (values.deploy) {
+      const role = target === "production" ? "production" : "preview";
+      await recordDeployment(connection.db, role, here, guardrailsFrom(config));
     }
     console.log(`${applied.length} migration(s) applied; ${name} is up to date.`);
-  } else {
-    // The embedded database migrates itself when opened.
-    console.log(`${name} is up to date.`);
   }
 } catch (error) {
   fail(`Migrations failed: ${describeError(error)}`);

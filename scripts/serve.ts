@@ -4,10 +4,12 @@
  * machine, since the service returns personal data; set HOST=0.0.0.0 to serve other
  * machines, e.g. inside a container, and ALLOWED_HOSTS to the names they use) against
  * DATABASE_URL, or the embedded database when it is unset. Any refusal stops start-up with
- * one log line naming the setting. SIGTERM or SIGINT stops it cleanly (see stop()).
+ * one log line naming the setting; so does the production database with migrations to apply,
+ * unless `npm start -- --migrate-production` says to (lib/db/migrate.ts). SIGTERM or SIGINT stops it cleanly (see stop()).
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { parseArgs } from "node:util";
 import { getConfig, readServerConfig } from "../lib/config.js";
 import { closeDatabase, getConnection } from "../lib/db/client.js";
 import { checkJunkPatternsOnce, getGuardrails } from "../lib/guardrails.js";
@@ -62,11 +64,13 @@ process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
 
 async function main() {
+  // `npm start -- --migrate-production`: see lib/db/migrate.ts.
+  const { values } = parseArgs({ options: { "migrate-production": { type: "boolean" } } });
   const config = getConfig();
   const { PORT: port, HOST: host, ALLOWED_HOSTS: allowedHosts } = readServerConfig();
   getGuardrails();
   const connection = await getConnection();
-  await connection.migrate();
+  await connection.migrate({ allowProduction: values["migrate-production"] === true });
   // Before listening, so that a pattern PostgreSQL refuses stops start-up; the handler's own
   // call then finds them checked.
   await checkJunkPatternsOnce(connection.db);

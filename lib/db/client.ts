@@ -10,7 +10,7 @@
 import { type Config, getConfig } from "../config.js";
 import { DatabaseUnavailableError } from "../errors.js";
 import type { Database, DriverConnection } from "./database.js";
-import type { MigrationReport } from "./migrate.js";
+import type { MigrateOptions, MigrationReport } from "./migrate.js";
 import type { PoolSettings } from "./pool.js";
 
 export type { Database, DriverConnection };
@@ -21,8 +21,11 @@ export type DriverName = "neon" | "node-postgres" | "pglite";
 /** An open database: the Drizzle handle plus what only the owner of the connection can do. */
 export interface Connection extends DriverConnection {
   readonly driver: DriverName;
-  /** Applies pending migrations from drizzle/. Safe to run concurrently from many processes. */
-  migrate(): Promise<MigrationReport>;
+  /**
+   * Applies pending migrations from drizzle/. Safe to run concurrently from many processes.
+   * Refuses the recorded production database unless `options.allowProduction`.
+   */
+  migrate(options?: MigrateOptions): Promise<MigrationReport>;
 }
 
 let current: Promise<Connection> | undefined;
@@ -92,7 +95,7 @@ export async function openConnection(config: Config): Promise<Connection> {
     driver,
     // Imported on use: the deployed function never migrates (its build does), and its bundle
     // leaves this module out (scripts/build-function.ts).
-    migrate: async () => (await import("./migrate.js")).applyMigrations(opened.db),
+    migrate: async (options) => (await import("./migrate.js")).applyMigrations(opened.db, options),
   };
   // The embedded database has no deploy step, so it is brought up to date when opened.
   if (driver === "pglite") {

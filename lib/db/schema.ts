@@ -11,6 +11,7 @@ import {
   check,
   index,
   integer,
+  jsonb,
   pgEnum,
   pgTable,
   text,
@@ -126,22 +127,41 @@ export const erasures = pgTable(
 );
 
 /**
- * Which database production builds migrate, written by every production build. A preview
- * build refuses to migrate the database this row names (lib/db/deployment.ts). A copy of the
- * data (a Neon branch, CREATE DATABASE … TEMPLATE) carries the row but is reached at another
- * host or database name, so a row alone never decides: it is compared with the connection.
+ * The deployment that last built against this database (lib/db/deployment.ts): whether it
+ * was production or a preview, which database that was, and the guardrails it runs with.
+ *
+ * "Which database" is what the server itself reports (its system identifier, the
+ * database's OID, Neon's timeline), never a URL's spelling: the same database reached by
+ * another host name, an IP, a `?host=` override or the pooled URL reports the same; a
+ * `CREATE DATABASE … TEMPLATE` copy (another OID) or a Neon branch (another timeline)
+ * carries this row but reports otherwise, so the row alone never decides.
+ *
+ * The guardrails are the deployment's junk lists and cap, so that the command-line tools
+ * apply the very settings the function applies (lib/guardrails.ts).
  */
-export const productionDatabase = pgTable(
-  "production_database",
+export const deployment = pgTable(
+  "deployment",
   {
     /** Always true: the table holds one row. */
     only: boolean("only").primaryKey().default(true),
-    host: text("host").notNull(),
-    port: integer("port").notNull(),
-    database: text("database").notNull(),
+    /** The Vercel environment of the build that recorded it. */
+    role: text("role", { enum: ["production", "preview"] }).notNull(),
+    /** pg_control_system().system_identifier; null where the server does not tell. */
+    systemIdentifier: text("system_identifier"),
+    /** The database's OID in pg_database: a TEMPLATE copy gets another. */
+    databaseOid: bigint("database_oid", { mode: "number" }).notNull(),
+    /** The setting neon.timeline_id: a Neon branch has its own. Null off Neon. */
+    neonTimelineId: text("neon_timeline_id"),
+    /** current_database() at the time, for messages only. */
+    databaseName: text("database_name").notNull(),
+    /** The guardrails' options jsonb (lib/guardrails.ts) of the recording deployment. */
+    guardrails: jsonb("guardrails").notNull(),
     recordedAt: timestamp("recorded_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [check("production_database_one_row", sql`${t.only}`)],
+  (t) => [
+    check("deployment_one_row", sql`${t.only}`),
+    check("deployment_role_known", sql`${t.role} in ('production', 'preview')`),
+  ],
 );
 
 export type Contact = typeof contacts.$inferSelect;
@@ -149,4 +169,4 @@ export type NewContact = typeof contacts.$inferInsert;
 export type LinkPrecedence = (typeof linkPrecedence.enumValues)[number];
 export type IdentityEvent = typeof identityEvents.$inferSelect;
 export type Erasure = typeof erasures.$inferSelect;
-export type ProductionDatabase = typeof productionDatabase.$inferSelect;
+export type Deployment = typeof deployment.$inferSelect;
