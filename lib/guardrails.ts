@@ -8,8 +8,9 @@
  */
 import { sql } from "drizzle-orm";
 import * as v from "valibot";
-import { type Config, getConfig, type JunkList } from "./config.js";
+import { type Config, getConfig, type JunkList, readConfig } from "./config.js";
 import type { Database } from "./db/client.js";
+import { readDeployment } from "./db/deployment.js";
 import { ConfigError, databaseMessage, sqlState } from "./errors.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
 
@@ -112,4 +113,80 @@ export function checkJunkPatternsOnce(db: Database): Promise<void> {
     throw error;
   });
   return patternsChecked;
+}
+
+/** The variables that set guardrails. */
+const GUARDRAIL_VARIABLES = ["JUNK_EMAILS", "JUNK_PHONE_NUMBERS", "MAX_CONTACTS_PER_CUSTOMER"];
+
+const StringList = v.optional(v.array(v.string()));
+
+/** The guardrails a deployment recorded, checked before a tool acts on them. */
+const RecordedGuardrailsSchema = v.object({
+  junkEmails: StringList,
+  junkEmailPatterns: StringList,
+  junkPhones: StringList,
+  junkPhonePatterns: StringList,
+  maxContacts: v.optional(v.pipe(v.number(), v.integer(), v.minValue(2))),
+});
+
+/** One spelling per meaning: keys sorted, list order ignored, absent lists as empty. */
+function canonical(guardrails: Guardrails): string {
+  const sorted = (list: string[] | undefined) => [...(list ?? [])].sort();
+  return JSON.stringify([
+    sorted(guardrails.junkEmails),
+    sorted(guardrails.junkEmailPatterns),
+    sorted(guardrails.junkPhones),
+    sorted(guardrails.junkPhonePatterns),
+    guardrails.maxContacts ?? null,
+  ]);
+}
+
+/** The guardrails a command-line tool applies, and where they came from (for its output). */
+export interface ToolGuardrails {
+  guardrails: Guardrails;
+  /** "the production deployment (recorded …)", or this environment when none recorded. */
+  source: string;
+}
+
+/**
+ * The guardrails a command-line tool (forget, import, explain) applies to `db`: the ones the
+ * deployment that builds against this database recorded there (lib/db/deployment.ts), so an
+ * operator's tool links, erases and settles customers exactly as the deployed function does,
+ * with only DATABASE_URL set. A guardrail variable set here as well must agree with the
+ * record: a tool never silently applies other junk lists or another cap than the function.
+ * Where no deployment recorded any (the embedded database, `npm start`), the environment's.
+ * @throws ConfigError naming each variable that disagrees with the deployment's record.
+ */
+export async function deployedGuardrails(
+  db: Database,
+  env: Record<string, string | undefined> = process.env,
+): Promise<ToolGuardrails> {
+  const local = guardrailsFrom(readConfig(env));
+  const recorded = await readDeployment(db);
+  if (!recorded) {
+    return {
+      guardrails: local,
+      source: "this environment (no deployment has recorded its guardrails in this database)",
+    };
+  }
+  const parsed = v.safeParse(RecordedGuardrailsSchema, recorded.guardrails);
+  if (!parsed.success) {
+    throw new ConfigError(
+      "The guardrails recorded in this database's deployment row are unreadable; deploy again to record them",
+    );
+  }
+  const theirs: Guardrails = Object.fromEntries(
+    Object.entries(parsed.output).filter(([, value]) => value !== undefined),
+  );
+  const when = recorded.recordedAt.toISOString();
+  const set = GUARDRAIL_VARIABLES.filter((name) => env[name]?.trim());
+  if (set.length > 0 && canonical(local) !== canonical(theirs)) {
+    throw new ConfigError(
+      `${set.join(", ")} here differ from the guardrails the ${recorded.role} deployment ` +
+        `recorded in this database (${when}). The tools apply the deployment's guardrails: ` +
+        `unset ${set.length > 1 ? "them" : "it"} (DATABASE_URL is all a tool needs), or ` +
+        "deploy the new values first.",
+    );
+  }
+  return { guardrails: theirs, source: `the ${recorded.role} deployment (recorded ${when})` };
 }

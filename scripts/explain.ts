@@ -1,12 +1,14 @@
 /**
  * `npm run explain -- --email <email> | --phone <number> | --id <contact id>`: prints the
  * customer those identify, what links its contacts, and its history from the audit trail.
- * Uses DATABASE_URL, or the embedded database when it is unset.
+ * Uses DATABASE_URL, or the embedded database when it is unset, and the guardrails the
+ * deployment recorded in that database (lib/guardrails.ts deployedGuardrails), so that it
+ * links contacts exactly as the deployed function does.
  */
 import { parseArgs } from "node:util";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
 import { explainCustomer, formatExplanation } from "../lib/explain.js";
-import { getGuardrails } from "../lib/guardrails.js";
+import { deployedGuardrails } from "../lib/guardrails.js";
 import { loadDotEnv } from "./env.js";
 import { SELECTOR_OPTIONS, selectorFrom } from "./selector.js";
 
@@ -17,7 +19,9 @@ const USAGE = "Usage: npm run explain -- --email <email> | --phone <number> | --
 try {
   const { values } = parseArgs({ args: process.argv.slice(2), options: SELECTOR_OPTIONS });
   const selector = selectorFrom(values, USAGE);
-  const explanation = await explainCustomer(await getDatabase(), selector, getGuardrails());
+  const db = await getDatabase();
+  const { guardrails } = await deployedGuardrails(db);
+  const explanation = await explainCustomer(db, selector, guardrails);
   if (explanation) console.log(formatExplanation(explanation));
   else {
     console.log("No live contact matches.");
