@@ -26,6 +26,7 @@ import { parseArgs, promisify } from "node:util";
 import { sql } from "drizzle-orm";
 import { TransactionRollbackError } from "drizzle-orm/errors";
 import type { Database } from "../lib/db/client.js";
+import { applyMigrations } from "../lib/db/migrate.js";
 import { queryRows } from "../lib/db/query.js";
 import * as schema from "../lib/db/schema.js";
 import { databaseMessage, sqlState } from "../lib/errors.js";
@@ -274,19 +275,21 @@ async function applyAndCompare(
   return { broken, problems, stale };
 }
 
-/** A fresh in-memory PGlite with every migration of `drizzleDir` applied. */
+/**
+ * A fresh in-memory PGlite with every migration of `drizzleDir` applied by the runner that
+ * deploys, `npm start` and the tests use (lib/db/migrate.ts), so the check sees what they do.
+ */
 async function migratedPglite(
   drizzleDir = DRIZZLE_DIR,
 ): Promise<{ db: Database; close(): Promise<void> }> {
-  const [{ PGlite }, { drizzle }, { migrate }] = await Promise.all([
+  const [{ PGlite }, { drizzle }] = await Promise.all([
     import("@electric-sql/pglite"),
     import("drizzle-orm/pglite"),
-    import("drizzle-orm/pglite/migrator"),
   ]);
   const client = await PGlite.create("memory://");
   const db = drizzle({ client, schema });
   try {
-    await migrate(db, { migrationsFolder: drizzleDir });
+    await applyMigrations(db, { migrationsFolder: drizzleDir });
   } catch (error) {
     await client.close();
     throw error;
