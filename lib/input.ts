@@ -43,8 +43,14 @@ export const PhoneNumberSchema = v.pipe(
         v.string(),
         v.pipe(
           v.number(),
-          v.safeInteger("phoneNumber must be a whole number when sent as a number"),
+          v.integer("phoneNumber must be a whole number when sent as a number"),
           v.minValue(0, "phoneNumber must not be negative"),
+          // Past 2^53 - 1 a JSON number may already have been rounded by the sender's parser:
+          // which digits were meant cannot be known, so it must come as a string.
+          v.maxValue(
+            Number.MAX_SAFE_INTEGER,
+            "phoneNumber is too large to be exact as a JSON number; send it as a string",
+          ),
         ),
       ],
       "phoneNumber must be a string, a number or null",

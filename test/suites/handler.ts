@@ -181,6 +181,13 @@ export function handlerSuite(database: Backend) {
       expect(await rows()).toHaveLength(0);
     });
 
+    it("asks for a phone number past 2^53 - 1 as a string, not as a whole number", async () => {
+      const error = await errorOf(await post({ phoneNumber: 2 ** 53 }), 400, "invalid_request");
+      expect(error.issues).toEqual([
+        { path: "phoneNumber", message: expect.stringMatching(/send it as a string/) },
+      ]);
+    });
+
     it("reports every invalid field at once", async () => {
       const error = await errorOf(
         await post({ email: "nope", phoneNumber: "x" }),
