@@ -126,7 +126,10 @@ const connection: Connection = await open(config);
 try {
   if (!config.DATABASE_URL) {
     // The embedded database migrates itself when opened.
-    console.log(`The embedded database (${config.PGLITE_DIR}) is up to date.`);
+    const applied = connection.migratedOnOpen?.applied.length ?? 0;
+    console.log(
+      `${applied} migration(s) applied; the embedded database (${config.PGLITE_DIR}) is up to date.`,
+    );
   } else {
     const here = await identifyDatabase(connection.db);
     const name = `${describeDatabase(here)} at ${hostOf(config.DATABASE_URL)} (${variable} from ${where})`;

@@ -11,6 +11,7 @@ import { queryRows } from "../lib/db/query.js";
 import { DatabaseUnavailableError } from "../lib/errors.js";
 import { clonePglite, connect, scratchFolder } from "./support/databases.js";
 import { postIdentify } from "./support/http.js";
+import { runScript } from "./support/scripts.js";
 
 const journal = JSON.parse(
   await readFile(new URL("../drizzle/meta/_journal.json", import.meta.url), "utf8"),
@@ -40,6 +41,16 @@ describe("the embedded database", () => {
     cleanup.push(() => folder.remove());
     return folder.dir;
   }
+
+  it("has db:migrate say how many migrations it applied, then that none were left", async () => {
+    const dir = await newDir();
+    const first = await runScript("scripts/migrate.ts", [], { PGLITE_DIR: dir });
+    expect(first.output).toContain(
+      `${journal.entries.length} migration(s) applied; the embedded database (${dir})`,
+    );
+    const second = await runScript("scripts/migrate.ts", [], { PGLITE_DIR: dir });
+    expect(second.output).toContain(`0 migration(s) applied; the embedded database (${dir})`);
+  });
 
   it("creates the database in a new PGLITE_DIR and applies every migration", async () => {
     const connection = await open(await newDir());

@@ -26,6 +26,8 @@ export interface Connection extends DriverConnection {
    * Refuses the recorded production database unless `options.allowProduction`.
    */
   migrate(options?: MigrateOptions): Promise<MigrationReport>;
+  /** The embedded database migrates itself when opened: what that applied. */
+  readonly migratedOnOpen?: MigrationReport;
 }
 
 let current: Promise<Connection> | undefined;
@@ -90,19 +92,15 @@ export async function openConnection(config: Config): Promise<Connection> {
     const { openPglite } = await import("./pglite.js");
     opened = await openPglite(config.PGLITE_DIR, config.PGLITE_LOCK_WAIT_MS);
   }
-  const connection: Connection = {
-    ...opened,
-    driver,
-    // Imported on use: the deployed function never migrates (its build does), and its bundle
-    // leaves this module out (scripts/build-function.ts).
-    migrate: async (options) => (await import("./migrate.js")).applyMigrations(opened.db, options),
-  };
+  // Imported on use: the deployed function never migrates (its build does), and its bundle
+  // leaves this module out (scripts/build-function.ts).
+  const migrate = async (options?: MigrateOptions) =>
+    (await import("./migrate.js")).applyMigrations(opened.db, options);
+  if (driver !== "pglite") return { ...opened, driver, migrate };
   // The embedded database has no deploy step, so it is brought up to date when opened.
-  if (driver === "pglite") {
-    await connection.migrate().catch(async (error: unknown) => {
-      await opened.close();
-      throw error;
-    });
-  }
-  return connection;
+  const migratedOnOpen = await migrate().catch(async (error: unknown) => {
+    await opened.close();
+    throw error;
+  });
+  return { ...opened, driver, migrate, migratedOnOpen };
 }
