@@ -124,6 +124,11 @@ describe("sslmode before any connection", () => {
     expect(isDatabaseUnavailable(error)).toBe(true);
   });
 
+  it("leaves a URL with node-postgres's own ssl parameter and no sslmode to node-postgres", async () => {
+    const url = withParams(silentUrl, { ssl: "true" });
+    expect(await settleSslMode(url, 200)).toBe(url);
+  });
+
   it("refuses an sslmode that is not one of libpq's, listing them", async () => {
     await expect(
       settleSslMode(withParams(silentUrl, { sslmode: "no-verify" }), 200),
