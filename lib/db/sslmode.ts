@@ -56,7 +56,7 @@ export async function settleSslMode(url: string, connectTimeoutMs: number): Prom
   const mode = given ?? DEFAULT_MODE;
   if (!isSslMode(mode)) {
     throw new Error(
-      `DATABASE_URL: sslmode "${mode}" is not one of libpq's (${SSL_MODES.join(", ")})`,
+      `The database URL's sslmode "${mode}" is not one of libpq's (${SSL_MODES.join(", ")})`,
     );
   }
   if (!parsed.searchParams.has("uselibpqcompat")) {
@@ -74,7 +74,7 @@ export async function settleSslMode(url: string, connectTimeoutMs: number): Prom
   if (host.startsWith("/")) return plaintextUrl;
   const transport =
     mode === "prefer"
-      ? await offeredTransport(host, port, connectTimeoutMs)
+      ? await askForTls(host, port, connectTimeoutMs)
       : await allowedTransport(plaintextUrl, host, port, connectTimeoutMs);
   // Under uselibpqcompat, `prefer` is TLS without a certificate check: what libpq does when
   // allow or prefer end up on TLS.
@@ -88,14 +88,6 @@ export async function settleSslMode(url: string, connectTimeoutMs: number): Prom
 function target(url: string): { host: string; port: number } {
   const { host, port } = new pg.Client({ connectionString: url });
   return { host, port };
-}
-
-/**
- * `prefer`: TLS when the server answers the SSLRequest with 'S' and the handshake then
- * succeeds, plaintext when it answers 'N' (or, as libpq retries, the handshake fails).
- */
-async function offeredTransport(host: string, port: number, timeoutMs: number) {
-  return (await askForTls(host, port, timeoutMs)) === "tls" ? "tls" : "plaintext";
 }
 
 /**
@@ -125,23 +117,24 @@ async function allowedTransport(
   return "plaintext";
 }
 
-/** What a server answers to an SSLRequest: 'S' then a good handshake, or not. */
-type TlsAnswer = "tls" | "no-tls";
-
 /** An SSLRequest: length 8, then the request code 1234.5679 (80877103). */
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 
 /**
- * Sends an SSLRequest over a fresh TCP connection and, on 'S', completes the TLS handshake
+ * What `prefer` settles on: TLS when the server answers an SSLRequest with 'S' and the
+ * handshake then succeeds; plaintext when it answers 'N' (or, as libpq then retries in
+ * plaintext, the handshake fails).
+ *
+ * Sends the SSLRequest over a fresh TCP connection and, on 'S', completes the TLS handshake
  * (without checking the certificate, as the modes that come here do not) and closes the
  * connection cleanly: an abandoned handshake would log "could not accept SSL connection" on
  * the server every time a pool opens. Gives up after `timeoutMs`.
  */
-function askForTls(host: string, port: number, timeoutMs: number): Promise<TlsAnswer> {
-  return new Promise<TlsAnswer>((resolve, reject) => {
+function askForTls(host: string, port: number, timeoutMs: number): Promise<Transport> {
+  return new Promise<Transport>((resolve, reject) => {
     const socket = tcpConnect({ host, port });
     let settled = false;
-    const finish = (outcome: { answer: TlsAnswer } | { error: Error }) => {
+    const finish = (outcome: { answer: Transport } | { error: Error }) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -169,7 +162,7 @@ function askForTls(host: string, port: number, timeoutMs: number): Promise<TlsAn
       const answer = String.fromCharCode(data[0] ?? 0);
       if (answer === "N") {
         socket.end();
-        finish({ answer: "no-tls" });
+        finish({ answer: "plaintext" });
         return;
       }
       if (answer !== "S" || data.length > 1) {
@@ -195,9 +188,9 @@ function askForTls(host: string, port: number, timeoutMs: number): Promise<TlsAn
       });
       secure.once("error", () => {
         secure.destroy();
-        finish({ answer: "no-tls" });
+        finish({ answer: "plaintext" });
       });
-      secure.once("close", () => finish({ answer: "no-tls" }));
+      secure.once("close", () => finish({ answer: "plaintext" }));
     });
   });
 }
