@@ -11,11 +11,15 @@
  * The function never opens the embedded database (there is no disk to keep it on), so its
  * module is replaced by one that says so, and PGlite, the file lock and the migrations stay
  * out: migrations run at build time (scripts/migrate.ts).
+ *
+ * The function's runtime comes from package.json's engines, not from the Node that builds:
+ * CI builds on Node 20, which Vercel no longer deploys (functionRuntime below).
  */
 import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
+import { intersects, validRange } from "semver";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Where Vercel's CLI and platform look for a prebuilt deployment. */
@@ -55,10 +59,45 @@ const withoutLocalOnlyModules: Plugin = {
   },
 };
 
-/** The Node.js runtime Vercel should run the function on: the one building it. */
-function runtime(): string {
-  const major = process.versions.node.split(".")[0];
+/**
+ * The Node.js majors Vercel runs functions on, newest first: the `NODE_VERSIONS` of the
+ * @vercel/build-utils (14.0.5) that Vercel CLI 58.10.0 bundles, less those past their
+ * discontinue date (20: 2026-10-01). Vercel refuses to deploy a discontinued runtime, so
+ * the list is what a deploy can accept, whichever Node happens to run the build.
+ */
+export const VERCEL_NODE_MAJORS: readonly number[] = [24, 22];
+
+/**
+ * The runtime the function is built for: the newest major Vercel supports that `engines`
+ * (package.json's `engines.node`) allows. Vercel picks its build image the same way
+ * (semver's `intersects` of each `<major>.x` with the range, newest first), so the build
+ * and the function agree; the Node running the build does not matter (CI builds on 20).
+ */
+export function functionRuntime(
+  engines: string,
+  supported: readonly number[] = VERCEL_NODE_MAJORS,
+): string {
+  if (!validRange(engines)) {
+    throw new Error(`package.json engines.node "${engines}" is not a semver range`);
+  }
+  const major = [...supported]
+    .sort((a, b) => b - a)
+    .find((candidate) => intersects(`${candidate}.x`, engines));
+  if (major === undefined) {
+    throw new Error(
+      `package.json engines.node "${engines}" allows none of the Node.js majors Vercel runs (${supported.join(", ")})`,
+    );
+  }
   return `nodejs${major}.x`;
+}
+
+/** package.json's `engines.node`: the Node.js versions the project says it runs on. */
+async function enginesNode(): Promise<string> {
+  const manifest = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as {
+    engines?: { node?: string };
+  };
+  if (!manifest.engines?.node) throw new Error("package.json has no engines.node");
+  return manifest.engines.node;
 }
 
 /** The region(s) from vercel.json: the one setting that puts the function near its database. */
@@ -80,6 +119,8 @@ export async function bundleFunction(entry: string, outfile: string): Promise<vo
     bundle: true,
     platform: "node",
     format: "esm",
+    // The oldest Node engines.node allows, not the runtime's: the same bundle then loads on
+    // every Node the project runs on (the tests and benchmarks import it on the local one).
     target: "node20",
     // node-postgres tries this optional native binding; nothing here installs it.
     external: ["pg-native"],
@@ -108,7 +149,7 @@ export async function buildFunction(output = OUTPUT_DIR): Promise<number> {
 
   const region = await regions();
   const functionConfig = {
-    runtime: runtime(),
+    runtime: functionRuntime(await enginesNode()),
     handler: "index.mjs",
     launcherType: "Nodejs",
     // Helpers decorate the legacy (req, res) signature; the handler is a Web fetch handler.

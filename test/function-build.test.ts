@@ -8,8 +8,9 @@ import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { satisfies } from "semver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildFunction } from "../scripts/build-function.js";
+import { buildFunction, functionRuntime, VERCEL_NODE_MAJORS } from "../scripts/build-function.js";
 import { type NeonWsProxy, startNeonWsProxy } from "../scripts/neon-ws-proxy.js";
 import {
   createPostgresDatabase,
@@ -58,15 +59,43 @@ describe("the built function", () => {
     );
   });
 
-  it("runs on the Node.js version that built it, as a Web handler, within maxDuration", async () => {
+  it("runs as a Web handler within maxDuration", async () => {
     const config = JSON.parse(await readFile(join(functionDir, ".vc-config.json"), "utf8"));
     expect(config).toMatchObject({
-      runtime: `nodejs${process.versions.node.split(".")[0]}.x`,
       handler: "index.mjs",
       launcherType: "Nodejs",
       shouldAddHelpers: false,
       maxDuration: 15,
     });
+  });
+
+  it("targets a Node.js runtime Vercel still deploys, 22 or newer, whatever Node built it", async () => {
+    const config = JSON.parse(await readFile(join(functionDir, ".vc-config.json"), "utf8"));
+    const major = Number(/^nodejs(\d+)\.x$/.exec(config.runtime)?.[1]);
+    expect(major, config.runtime).toBeGreaterThanOrEqual(22);
+    expect(VERCEL_NODE_MAJORS).toContain(major);
+  });
+
+  it("targets the newest Vercel runtime that package.json's engines allow", async () => {
+    const { engines } = JSON.parse(await readFile("package.json", "utf8"));
+    const config = JSON.parse(await readFile(join(functionDir, ".vc-config.json"), "utf8"));
+    expect(config.runtime).toBe(`nodejs${Math.max(...VERCEL_NODE_MAJORS)}.x`);
+    expect(functionRuntime(engines.node)).toBe(config.runtime);
+  });
+
+  it("allows the Node.js running the build (CI builds on 20) in package.json's engines", async () => {
+    const { engines } = JSON.parse(await readFile("package.json", "utf8"));
+    expect(satisfies(process.versions.node, engines.node)).toBe(true);
+  });
+
+  it("refuses engines that allow no runtime Vercel deploys, naming the range", () => {
+    expect(() => functionRuntime("^20.16")).toThrow(
+      /engines\.node "\^20\.16" allows none of the Node\.js majors Vercel runs \(24, 22\)/,
+    );
+  });
+
+  it("picks an older supported major when engines stop short of the newest", () => {
+    expect(functionRuntime("^20.16 || ^22")).toBe("nodejs22.x");
   });
 
   it("takes its region from vercel.json's one regions setting", async () => {

@@ -81,7 +81,7 @@ export async function openConnection(config: Config): Promise<Connection> {
     opened = openNeon(url, pool, proxy);
   } else if (driver === "node-postgres" && url) {
     const { openNodePostgres } = await import("./node-postgres.js");
-    opened = openNodePostgres(url, pool);
+    opened = await openNodePostgres(url, pool);
   } else {
     // `vercel dev` sets VERCEL too, with VERCEL_ENV=development: a machine with a disk.
     if (config.VERCEL && config.VERCEL_ENV !== "development") {

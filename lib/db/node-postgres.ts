@@ -1,30 +1,24 @@
 /**
  * node-postgres for every PostgreSQL server that is not Neon's: a plain TCP connection, with
- * TLS exactly as the URL's `sslmode` asks (libpq's meanings: `require` encrypts, `verify-full`
- * also checks the certificate and host name, `disable` or no sslmode sends in clear).
+ * TLS exactly as the URL's `sslmode` says, in libpq's meanings: `disable` sends in clear,
+ * `allow` and `prefer` (also a URL without sslmode, as libpq's default) follow what the server
+ * supports, `require` encrypts, `verify-ca` and `verify-full` also check the certificate (and
+ * the host name). sslmode.ts settles allow and prefer when the pool opens.
  */
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import type { DriverConnection } from "./database.js";
 import { type PoolSettings, poolOptions, watchPool } from "./pool.js";
 import * as schema from "./schema.js";
-
-/** Opens a node-postgres pool for `url`. */
-export function openNodePostgres(url: string, pool: PoolSettings): DriverConnection {
-  const client = new pg.Pool(poolOptions(withLibpqSslModes(url), pool));
-  watchPool(client);
-  return { db: drizzle({ client, schema }), close: () => client.end() };
-}
+import { settleSslMode } from "./sslmode.js";
 
 /**
- * node-postgres reads `sslmode=require` as verify-full unless told to follow libpq, which
- * would refuse the self-signed certificates that `require` exists for; with the flag every
- * sslmode means what PostgreSQL's documentation says it means.
+ * Opens a node-postgres pool for `url`. Under sslmode `allow` or `prefer` it first asks the
+ * server whether to use TLS, within `pool.connectTimeoutMs`, and throws if it cannot.
  */
-function withLibpqSslModes(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.searchParams.has("sslmode") && !parsed.searchParams.has("uselibpqcompat")) {
-    parsed.searchParams.set("uselibpqcompat", "true");
-  }
-  return parsed.toString();
+export async function openNodePostgres(url: string, pool: PoolSettings): Promise<DriverConnection> {
+  const settled = await settleSslMode(url, pool.connectTimeoutMs);
+  const client = new pg.Pool(poolOptions(settled, pool));
+  watchPool(client);
+  return { db: drizzle({ client, schema }), close: () => client.end() };
 }

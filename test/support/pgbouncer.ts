@@ -3,13 +3,20 @@
  * each transaction may run on another server connection. `server_round_robin = 1` spreads
  * them over every open server connection, so anything that relies on session state (a
  * session advisory lock, a SET) shows up as a failure instead of passing by luck.
+ *
+ * With `clientTls` it also speaks TLS to its clients, with a self-signed certificate made
+ * for it, as a hosted pooler does: `allow` offers TLS and accepts plaintext, `require`
+ * refuses plaintext ("SSL required"). Its admin console (`SHOW CLIENTS`) says which
+ * clients came over TLS, which pg_stat_ssl on the server behind it cannot.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chown, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
+import pg from "pg";
 
 const BINARY = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].find((path) => existsSync(path));
 
@@ -29,7 +36,22 @@ export function pgbouncerAvailable(): boolean {
 export interface Pgbouncer {
   /** `url` with its host and port replaced by the pooler's. */
   pooled(url: string): string;
+  /** The admin console's SHOW CLIENTS: one row per client connection, `tls` empty if none. */
+  clients(): Promise<PgbouncerClient[]>;
   stop(): Promise<void>;
+}
+
+/** The columns of a SHOW CLIENTS row that tests read. */
+export interface PgbouncerClient {
+  database: string;
+  application_name: string;
+  /** The TLS version and cipher of the client's connection, empty for plaintext. */
+  tls: string;
+}
+
+export interface PgbouncerOptions {
+  /** PgBouncer's client_tls_sslmode: offer TLS (`allow`) or insist on it (`require`). */
+  clientTls?: "allow" | "require";
 }
 
 async function freePort(): Promise<number> {
@@ -51,14 +73,43 @@ const accepts = (port: number) =>
     socket.once("error", () => resolve(false));
   });
 
+/** A self-signed certificate and its key in `dir`, for a pooler that speaks TLS. */
+async function selfSignedCertificate(dir: string): Promise<{ key: string; cert: string }> {
+  const key = join(dir, "server.key");
+  const cert = join(dir, "server.crt");
+  await promisify(execFile)("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=localhost",
+  ]);
+  return { key, cert };
+}
+
 /** Starts PgBouncer in front of `serverUrl`'s host (transaction mode, round robin). */
-export async function startPgbouncer(serverUrl: string): Promise<Pgbouncer> {
+export async function startPgbouncer(
+  serverUrl: string,
+  options: PgbouncerOptions = {},
+): Promise<Pgbouncer> {
   if (!BINARY) throw new Error("pgbouncer is not installed");
   const server = new URL(serverUrl);
+  const user = server.username || "postgres";
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), "identify-pgbouncer-"));
   const ini = join(dir, "pgbouncer.ini");
-  await writeFile(join(dir, "users.txt"), `"${server.username || "postgres"}" ""\n`);
+  const files = [dir, ini, join(dir, "users.txt")];
+  const tls = options.clientTls ? await selfSignedCertificate(dir) : undefined;
+  if (tls) files.push(tls.key, tls.cert);
+  await writeFile(join(dir, "users.txt"), `"${user}" ""\n`);
   await writeFile(
     ini,
     [
@@ -70,11 +121,19 @@ export async function startPgbouncer(serverUrl: string): Promise<Pgbouncer> {
       "unix_socket_dir =",
       "auth_type = trust",
       `auth_file = ${join(dir, "users.txt")}`,
+      `admin_users = ${user}`,
       "pool_mode = transaction",
       "server_round_robin = 1",
       "default_pool_size = 4",
       "max_client_conn = 200",
       `logfile = ${join(dir, "pgbouncer.log")}`,
+      ...(tls && options.clientTls
+        ? [
+            `client_tls_sslmode = ${options.clientTls}`,
+            `client_tls_key_file = ${tls.key}`,
+            `client_tls_cert_file = ${tls.cert}`,
+          ]
+        : []),
       "",
     ].join("\n"),
   );
@@ -82,7 +141,7 @@ export async function startPgbouncer(serverUrl: string): Promise<Pgbouncer> {
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
     const uid = Number(execFileSync("id", ["-u", "postgres"]).toString());
-    for (const path of [dir, ini, join(dir, "users.txt")]) await chown(path, uid, 0);
+    for (const path of files) await chown(path, uid, 0);
   }
   const child: ChildProcess = spawn(BINARY, [...(asRoot ? ["-u", "postgres"] : []), ini], {
     stdio: "ignore",
@@ -94,12 +153,28 @@ export async function startPgbouncer(serverUrl: string): Promise<Pgbouncer> {
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  const pooled = (url: string) => {
+    const address = new URL(url);
+    address.hostname = "127.0.0.1";
+    address.port = String(port);
+    return address.toString();
+  };
   return {
-    pooled(url) {
-      const pooled = new URL(url);
-      pooled.hostname = "127.0.0.1";
-      pooled.port = String(port);
-      return pooled.toString();
+    pooled,
+    async clients() {
+      const adminUrl = new URL(pooled(serverUrl));
+      adminUrl.pathname = "/pgbouncer";
+      // node-postgres directly, not lib/db: what is under test must not do the looking.
+      const admin = new pg.Client({
+        connectionString: adminUrl.toString(),
+        ssl: options.clientTls === "require" ? { rejectUnauthorized: false } : false,
+      });
+      await admin.connect();
+      try {
+        return (await admin.query<PgbouncerClient>("SHOW CLIENTS")).rows;
+      } finally {
+        await admin.end();
+      }
     },
     async stop() {
       const exited = new Promise((resolve) => child.once("exit", resolve));
