@@ -200,6 +200,11 @@ BEGIN
         IF v_deadline_ms IS NOT NULL THEN
           -- Wait no longer than the time left, once that is shorter than lock_timeout as set.
           v_time_left_ms := 1 + floor(1000 * extract(epoch FROM v_deadline - clock_timestamp()));
+          -- The deadline may pass between the check above and this line: a lock_timeout of
+          -- 0 would wait forever, and a negative one is an error (22023).
+          IF v_time_left_ms < 1 THEN
+            RAISE EXCEPTION 'identify: the statement ran past its deadline' USING ERRCODE = '57014';
+          END IF;
           IF v_time_left_ms < v_pass_lock_timeout_ms THEN
             v_pass_lock_timeout_ms := v_time_left_ms;
             PERFORM set_config('lock_timeout', v_pass_lock_timeout_ms::text, true);
