@@ -13,13 +13,15 @@
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
-import { connect } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { parseArgs } from "node:util";
 import { WebSocketServer } from "ws";
 
 export interface NeonWsProxy {
   /** The NEON_WS_PROXY value that reaches this proxy (token included). */
   readonly url: string;
+  /** The address the listening socket is bound to, as the operating system reports it. */
+  address(): AddressInfo;
   close(): Promise<void>;
 }
 
@@ -81,6 +83,7 @@ export async function startNeonWsProxy(options: NeonWsProxyOptions): Promise<Neo
   if (typeof bound !== "object" || bound === null) throw new Error("proxy did not bind");
   return {
     url: `ws://127.0.0.1:${bound.port}/v2?token=${token}`,
+    address: () => http.address() as AddressInfo,
     async close() {
       for (const client of server.clients) client.terminate();
       await new Promise<void>((resolve) => http.close(() => resolve()));

@@ -10,10 +10,11 @@ import { handlerSuite } from "./handler.js";
 import { invariantsSuite } from "./invariants.js";
 import { reconcilerSuite } from "./reconciler.js";
 
+/** Each suite leaves the schema as it found it, so their order does not matter. */
 export function sharedSuites(database: Backend): void {
+  invariantsSuite(database);
   handlerSuite(database);
   reconcilerSuite(database);
   auditSuite(database);
   forgetSuite(database);
-  invariantsSuite(database);
 }
