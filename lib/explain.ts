@@ -30,11 +30,10 @@ export async function explainCustomer(
 ): Promise<Explanation | null> {
   const email = "email" in selector ? selector.email : null;
   const phone = "phoneNumber" in selector ? selector.phoneNumber : null;
-  // An array literal: Drizzle would spread a JS array into a list of parameters.
-  const seeds = "id" in selector ? `{${selector.id}}` : "{}";
+  const seeds = sqlArray("id" in selector ? [selector.id] : [], "integer");
   const [row] = await queryRows<{ ids: number[] }>(
     db,
-    sql`select identify_customer_contact_ids(${email}::text, ${phone}::text, ${seeds}::integer[], ${optionsJsonb(guardrails)}) as ids`,
+    sql`select identify_customer_contact_ids(${email}::text, ${phone}::text, ${seeds}, ${optionsJsonb(guardrails)}) as ids`,
   );
   const ids = row?.ids ?? [];
   if (ids.length === 0) return null;
