@@ -172,10 +172,12 @@ const EnvSchema = v.object({
       v.trim(),
       v.url("NEON_WS_PROXY must be a URL"),
       v.check(
-        (value) => /^wss?:$/.test(new URL(value).protocol),
+        // Run even when v.url failed (valibot runs a pipe's checks on): leave that to v.url.
+        (value) => !URL.canParse(value) || /^wss?:$/.test(new URL(value).protocol),
         "NEON_WS_PROXY must start with ws:// or wss://",
       ),
       v.check((value) => {
+        if (!URL.canParse(value)) return true;
         const { protocol, hostname } = new URL(value);
         return protocol === "wss:" || LOOPBACK_HOSTS.includes(hostname);
       }, "NEON_WS_PROXY with ws:// (unencrypted) must be a loopback address; use wss:// elsewhere"),

@@ -288,6 +288,14 @@ describe("npm start on an interface other machines reach", () => {
   });
 });
 
+describe("NEON_WS_PROXY", () => {
+  it("refuses a value that is no URL as a ConfigError naming NEON_WS_PROXY", () => {
+    const attempt = () => readConfig({ NEON_WS_PROXY: "not a url" });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/^Invalid environment: NEON_WS_PROXY: NEON_WS_PROXY must be a URL$/);
+  });
+});
+
 describe("PORT and HOST", () => {
   it.each(["abc", "70000", "-1", "3000.5", "30 00"])("refuses PORT=%j, naming PORT", (value) => {
     expect(() => readServerConfig({ PORT: value })).toThrow(
