@@ -413,8 +413,9 @@ function crossFieldProblems(config: Config): string[] {
       if (reason) {
         problems.push(
           `${name}: on a Vercel deployment it ${reason} to another machine. Add ` +
-            "?sslmode=verify-full (or sslmode=require, which encrypts without checking the " +
-            "certificate) to the URL, or set ALLOW_PLAINTEXT_DATABASE=true to send in clear on purpose",
+            "?sslmode=verify-full to the URL, in place of any sslmode it has (or sslmode=require, " +
+            "which encrypts without checking the certificate), or set " +
+            "ALLOW_PLAINTEXT_DATABASE=true to send in clear on purpose",
         );
       }
     }
