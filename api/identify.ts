@@ -25,7 +25,9 @@ export async function handleIdentify(request: Request): Promise<Response> {
   let fields: Record<string, unknown> = {};
   try {
     // An invalid setting fails every request as 500 misconfigured, before anything else:
-    // never served without the keys or guardrails it was meant to have.
+    // never served without the keys or guardrails it was meant to have. So does a deployment
+    // left open (no API_KEYS, no ALLOW_PUBLIC_ACCESS) or reaching its database in clear: the
+    // log line names the setting, and the answer names no customer.
     const config = getConfig();
     const guardrails = getGuardrails();
     authorize(request, config.API_KEYS);

@@ -1,7 +1,9 @@
 /**
- * Opt-in access control: with API keys configured, every request must carry one as a
- * bearer token. The endpoint returns personal data (every email and phone number of a
- * customer), so any public deployment should turn this on. Keys are never logged.
+ * Access control: with API keys configured, every request must carry one as a bearer token.
+ * The endpoint returns personal data (every email and phone number of a customer), so the
+ * configuration (lib/config.ts) refuses a Vercel deployment, or `npm start` on a public
+ * interface, without keys unless ALLOW_PUBLIC_ACCESS=true says so on purpose: by the time a
+ * request gets here, no keys means someone chose to serve without them. Keys are never logged.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { unauthorized } from "./errors.js";

@@ -3,8 +3,19 @@
  * first request, not on import) so tests and scripts can set the environment first. A bad
  * value is a ConfigError naming the variable, never quoting a secret.
  *
+ * Some rules span several variables, and they are checked here too, so that every path that
+ * reads the configuration enforces them: the deploy build (scripts/migrate.ts fails before
+ * migrating), the function (every request answers 500 misconfigured) and `npm start`.
+ * - A Vercel deployment is closed unless opened: it needs API_KEYS, or ALLOW_PUBLIC_ACCESS=true
+ *   to serve anyone on purpose. The API hands a customer's every email and phone number to
+ *   whoever knows one of them, and a forgotten variable must not publish that.
+ * - A Vercel deployment talks to PostgreSQL over TLS: a node-postgres URL to another machine
+ *   needs an encrypting sslmode, unless ALLOW_PLAINTEXT_DATABASE=true.
+ * - `npm start` on an interface other machines reach needs API_KEYS (or ALLOW_PUBLIC_ACCESS).
+ *
  * This module depends on nothing else of the service but its errors: the guardrails and the
- * server derive their settings from what it validates.
+ * server derive their settings from what it validates (lib/db/client.ts imports it, so the
+ * driver rule it needs is restated in usesNodePostgres rather than imported).
  */
 import { isIP } from "node:net";
 import * as v from "valibot";
@@ -43,8 +54,52 @@ const ApiKeysSchema = v.pipe(
       v.minLength(16, "each API key needs at least 16 characters"),
     ),
   ),
-  v.minLength(1, "names no key; list keys, or unset it to turn access control off"),
+  v.minLength(
+    1,
+    "names no key; list keys (to serve without keys on purpose, unset it and set ALLOW_PUBLIC_ACCESS=true)",
+  ),
 );
+
+/**
+ * A switch that weakens a protection: only the exact word `true` turns it on, so that `false`,
+ * `0` or `no` can never be read as yes, nor silently as no.
+ */
+const optIn = (what: string) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.check(
+        (value) => value === "true",
+        `only "true" is accepted (it ${what}); unset it otherwise`,
+      ),
+      v.transform(() => true as const),
+    ),
+  );
+
+/** libpq's sslmode values (PostgreSQL's documentation, "SSL Mode Descriptions"). */
+export const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+
+/** The sslmode modes that may send in clear: libpq falls back to, or starts with, plaintext. */
+const PLAINTEXT_SSL_MODES = new Set(["disable", "allow", "prefer"]);
+
+/**
+ * A PostgreSQL URL: a URL whose every sslmode is one libpq knows. Messages never quote the
+ * value, which holds a password.
+ */
+const databaseUrl = (name: string) =>
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.url(`${name} must be a URL`),
+    v.check(
+      // Checked after v.url even when that failed (valibot runs a pipe's checks on): skip then.
+      (value) =>
+        !URL.canParse(value) ||
+        new URL(value).searchParams.getAll("sslmode").every((m) => SSL_MODES.includes(m)),
+      `sslmode must be one of ${SSL_MODES.join(", ")}`,
+    ),
+  );
 
 /** The entries of a JUNK_EMAILS or JUNK_PHONE_NUMBERS list, split but not yet normalized. */
 export interface JunkList {
@@ -100,15 +155,13 @@ const JunkListSchema = v.pipe(
 
 const EnvSchema = v.object({
   /** Postgres connection string. Unset: the embedded PGlite database. */
-  DATABASE_URL: v.optional(v.pipe(v.string(), v.trim(), v.url("DATABASE_URL must be a URL"))),
+  DATABASE_URL: v.optional(databaseUrl("DATABASE_URL")),
   /**
    * A direct (not pooled) URL of the same database, for migrations: Neon's integration sets
    * it. Only the migration scripts read it, and only when DATABASE_URL is not given to them
    * on the command line (see scripts/migrate.ts).
    */
-  DATABASE_URL_UNPOOLED: v.optional(
-    v.pipe(v.string(), v.trim(), v.url("DATABASE_URL_UNPOOLED must be a URL")),
-  ),
+  DATABASE_URL_UNPOOLED: v.optional(databaseUrl("DATABASE_URL_UNPOOLED")),
   /**
    * A WebSocket proxy (ws:// or wss://) that routes the Neon driver to a server that is not
    * Neon's, as Neon's own proxy does for Neon hosts. ws:// sends in clear, so only loopback.
@@ -119,10 +172,12 @@ const EnvSchema = v.object({
       v.trim(),
       v.url("NEON_WS_PROXY must be a URL"),
       v.check(
-        (value) => /^wss?:$/.test(new URL(value).protocol),
+        // Run even when v.url failed (valibot runs a pipe's checks on): leave that to v.url.
+        (value) => !URL.canParse(value) || /^wss?:$/.test(new URL(value).protocol),
         "NEON_WS_PROXY must start with ws:// or wss://",
       ),
       v.check((value) => {
+        if (!URL.canParse(value)) return true;
         const { protocol, hostname } = new URL(value);
         return protocol === "wss:" || LOOPBACK_HOSTS.includes(hostname);
       }, "NEON_WS_PROXY with ws:// (unencrypted) must be a loopback address; use wss:// elsewhere"),
@@ -149,9 +204,14 @@ const EnvSchema = v.object({
   DB_LOCK_TIMEOUT_MS: millis(5_000),
   /**
    * Comma-separated API keys (at least 16 visible characters each). Set: every request needs
-   * `Authorization: Bearer <one of them>`. Unset: no access control.
+   * `Authorization: Bearer <one of them>`. Unset: no access control, which a Vercel deployment
+   * refuses unless ALLOW_PUBLIC_ACCESS=true.
    */
   API_KEYS: v.optional(ApiKeysSchema),
+  /** `true`: a Vercel deployment, or `npm start` on a public interface, serves without keys. */
+  ALLOW_PUBLIC_ACCESS: optIn("serves customers' personal data to anyone"),
+  /** `true`: a Vercel deployment may reach a non-Neon PostgreSQL without TLS. */
+  ALLOW_PLAINTEXT_DATABASE: optIn("lets the database connection travel unencrypted"),
   /** Emails, or /regex/ patterns, that are stored but never link customers (splitJunkList). */
   JUNK_EMAILS: v.optional(JunkListSchema),
   /** Phone numbers, or /regex/ patterns, stored but never linking customers. */
@@ -251,16 +311,147 @@ function parseEnv<Schema extends v.GenericSchema>(
   throw new ConfigError(`Invalid environment: ${problems.join("; ")}`);
 }
 
-/** Validates the service's settings; throws a ConfigError naming each bad variable. */
-export function readConfig(env: Record<string, string | undefined> = process.env): Config {
-  return parseEnv(EnvSchema, env);
+/** Throws the ConfigError for rules that span variables, in parseEnv's format, if any broke. */
+function refuse(problems: readonly string[]): void {
+  if (problems.length > 0) throw new ConfigError(`Invalid environment: ${problems.join("; ")}`);
 }
 
-/** Validates the settings of `npm start` (PORT, HOST, ALLOWED_HOSTS). */
+/**
+ * True on a Vercel deployment and its build: VERCEL is set, and VERCEL_ENV is not
+ * `development` (`vercel dev`, a developer's machine). A build without VERCEL_ENV counts: a
+ * `vercel build` run by hand, even with `--prod`, sets VERCEL=1 and no VERCEL_ENV (measured
+ * with Vercel CLI 58.10.0), and scripts/migrate.ts builds it as a preview. Vercel's own
+ * builds and functions always set both.
+ */
+export function isVercelDeployment(config: Pick<Config, "VERCEL" | "VERCEL_ENV">): boolean {
+  return config.VERCEL !== undefined && config.VERCEL_ENV !== "development";
+}
+
+/**
+ * True for a host name that only reaches this machine: `localhost`, 127.0.0.0/8 or ::1
+ * (with or without brackets). Anything else, `0.0.0.0` and `::` among them, reaches others.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const name = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1");
+  if (name === "localhost") return true;
+  if (isIP(name) === 4) return name.startsWith("127.");
+  // URLs spell every form of an IPv6 address the same way ([::1] for 0:0:0:0:0:0:0:1).
+  const url = `http://[${name}]`;
+  return isIP(name) === 6 && URL.canParse(url) && new URL(url).hostname === "[::1]";
+}
+
+/** Hosts served by Neon's own WebSocket proxy: the Neon driver's, as lib/db/client.ts says. */
+const isNeonHost = (hostname: string) => /\.neon\.(tech|build)$/i.test(hostname);
+
+/**
+ * Whether lib/db/client.ts's driverFor picks node-postgres for `url`: not a Neon host, and no
+ * NEON_WS_PROXY. (The Neon driver always goes through TLS, wss://, or a loopback ws:// proxy.)
+ * Restated here because lib/db/client.ts imports this module; a test keeps the two in step.
+ */
+export function usesNodePostgres(url: string, neonWsProxy: string | undefined): boolean {
+  return !neonWsProxy && !isNeonHost(new URL(url).hostname);
+}
+
+/**
+ * Where node-postgres connects for `url`, as pg-connection-string reads it: a `host` query
+ * parameter (the last one given, if not empty) overrides the URL's host name.
+ */
+export function effectiveDatabaseHost(url: string): string {
+  const parsed = new URL(url);
+  const hostParameter = parsed.searchParams.getAll("host").at(-1);
+  if (hostParameter) return hostParameter;
+  return decodeURIComponent(parsed.hostname).replace(/^\[(.*)\]$/, "$1");
+}
+
+/**
+ * Why `url`, as node-postgres would use it, might travel in clear to another machine, or
+ * undefined when it cannot: a Unix socket or loopback host, or an sslmode that always
+ * encrypts (require, verify-ca, verify-full). pg-connection-string takes the last sslmode.
+ */
+function plaintextReason(url: string): string | undefined {
+  const host = effectiveDatabaseHost(url);
+  // A Unix socket (a path, percent-encoded in the host name or in ?host=) never leaves the machine.
+  if (host === "" || host.startsWith("/") || isLoopbackHost(host)) return undefined;
+  const sslmode = new URL(url).searchParams.getAll("sslmode").at(-1);
+  if (sslmode === undefined) return "has no sslmode, so node-postgres connects without TLS";
+  if (PLAINTEXT_SSL_MODES.has(sslmode))
+    return `has sslmode=${sslmode}, which may connect without TLS`;
+  return undefined;
+}
+
+/** The rules a valid configuration still breaks by its combination (see the module comment). */
+function crossFieldProblems(config: Config): string[] {
+  const problems: string[] = [];
+  if (config.ALLOW_PUBLIC_ACCESS && config.API_KEYS) {
+    problems.push(
+      "ALLOW_PUBLIC_ACCESS: set together with API_KEYS, which contradicts it (one says every " +
+        "request needs a key, the other that none does): unset ALLOW_PUBLIC_ACCESS to require " +
+        "the keys, or unset API_KEYS to serve anyone",
+    );
+  }
+  if (!isVercelDeployment(config)) return problems;
+  if (!config.API_KEYS && !config.ALLOW_PUBLIC_ACCESS) {
+    problems.push(
+      `API_KEYS: this Vercel deployment (${config.VERCEL_ENV ?? "VERCEL set, no VERCEL_ENV"}) has ` +
+        "no access control, and the API answers anyone who knows one email or phone number with " +
+        "the customer's every email and phone number. Set API_KEYS in the project's environment " +
+        "variables for this environment (clients send Authorization: Bearer <key>), or set " +
+        "ALLOW_PUBLIC_ACCESS=true to serve anyone on purpose",
+    );
+  }
+  if (!config.ALLOW_PLAINTEXT_DATABASE) {
+    const urls = [
+      ["DATABASE_URL", config.DATABASE_URL],
+      ["DATABASE_URL_UNPOOLED", config.DATABASE_URL_UNPOOLED],
+    ] as const;
+    for (const [name, url] of urls) {
+      if (!url || !usesNodePostgres(url, config.NEON_WS_PROXY)) continue;
+      const reason = plaintextReason(url);
+      if (reason) {
+        problems.push(
+          `${name}: on a Vercel deployment it ${reason} to another machine. Add ` +
+            "?sslmode=verify-full to the URL, in place of any sslmode it has (or sslmode=require, " +
+            "which encrypts without checking the certificate), or set " +
+            "ALLOW_PLAINTEXT_DATABASE=true to send in clear on purpose",
+        );
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * Validates the service's settings, each alone and then in combination (the module comment
+ * lists the rules); throws a ConfigError naming each bad variable.
+ */
+export function readConfig(env: Record<string, string | undefined> = process.env): Config {
+  const config = parseEnv(EnvSchema, env);
+  refuse(crossFieldProblems(config));
+  return config;
+}
+
+/**
+ * Validates the settings of `npm start` (PORT, HOST, ALLOWED_HOSTS), and refuses to serve
+ * other machines (a HOST that is not loopback) without API_KEYS, unless ALLOW_PUBLIC_ACCESS
+ * is true: on loopback it stays keyless, for development.
+ */
 export function readServerConfig(
   env: Record<string, string | undefined> = process.env,
 ): ServerConfig {
-  return parseEnv(ServerEnvSchema, env);
+  const server = parseEnv(ServerEnvSchema, env);
+  const { API_KEYS, ALLOW_PUBLIC_ACCESS } = readConfig(env);
+  if (!isLoopbackHost(server.HOST) && !API_KEYS && !ALLOW_PUBLIC_ACCESS) {
+    refuse([
+      `API_KEYS: required to listen on HOST=${server.HOST}, which other machines reach, since ` +
+        "the API answers anyone who knows one email or phone number with the customer's every " +
+        "email and phone number. Set API_KEYS (clients send Authorization: Bearer <key>), set " +
+        "ALLOW_PUBLIC_ACCESS=true to serve anyone on purpose, or listen on HOST=127.0.0.1",
+    ]);
+  }
+  return server;
 }
 
 let cached: Config | undefined;

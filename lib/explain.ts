@@ -5,7 +5,7 @@
  */
 import { asc, inArray, sql } from "drizzle-orm";
 import type { Database } from "./db/client.js";
-import { queryRows } from "./db/query.js";
+import { queryRows, sqlArray } from "./db/query.js";
 import { type Contact, contacts, type IdentityEvent, identityEvents } from "./db/schema.js";
 import { optionsJsonb } from "./db/sql-contract.js";
 import type { Guardrails } from "./guardrails.js";

@@ -4,8 +4,11 @@
  * machine, since the service returns personal data; set HOST=0.0.0.0 to serve other
  * machines, e.g. inside a container, and ALLOWED_HOSTS to the names they use) against
  * DATABASE_URL, or the embedded database when it is unset. Any refusal stops start-up with
- * one log line naming the setting; so does the production database with migrations to apply,
- * unless `npm start -- --migrate-production` says to (lib/db/migrate.ts). SIGTERM or SIGINT stops it cleanly (see stop()).
+ * one log line naming the setting, before the database is opened; among them a HOST other
+ * machines reach without API_KEYS (or ALLOW_PUBLIC_ACCESS=true), see readServerConfig. So
+ * does the production database with migrations to apply, unless `npm start --
+ * --migrate-production` says to (lib/db/migrate.ts). SIGTERM or SIGINT stops it cleanly (see
+ * stop()).
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";

@@ -3,7 +3,18 @@
  * Vercel handler answers a misconfigured deployment with 500 instead of serving it.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { LOOPBACK_HOSTS, readConfig, readServerConfig, splitJunkList } from "../lib/config.js";
+import {
+  effectiveDatabaseHost,
+  isLoopbackHost,
+  isVercelDeployment,
+  LOOPBACK_HOSTS,
+  readConfig,
+  readServerConfig,
+  SSL_MODES,
+  splitJunkList,
+  usesNodePostgres,
+} from "../lib/config.js";
+import { driverFor } from "../lib/db/client.js";
 import { ConfigError } from "../lib/errors.js";
 import { guardrailsFrom } from "../lib/guardrails.js";
 import { postIdentify } from "./support/http.js";
@@ -44,6 +55,247 @@ describe("DATABASE_URL", () => {
   });
 });
 
+/** A Vercel deployment's environment: a production one unless `env` says otherwise. */
+const onVercel = (env: Record<string, string> = {}) => ({
+  VERCEL: "1",
+  VERCEL_ENV: "production",
+  ...env,
+});
+
+describe("a Vercel deployment without access control", () => {
+  it.each(["production", "preview"])(
+    "refuses a %s deployment without API_KEYS, naming API_KEYS and ALLOW_PUBLIC_ACCESS",
+    (environment) => {
+      const attempt = () => readConfig(onVercel({ VERCEL_ENV: environment }));
+      expect(attempt).toThrow(ConfigError);
+      expect(attempt).toThrow(/^Invalid environment: API_KEYS: this Vercel deployment/);
+      expect(attempt).toThrow(/Set API_KEYS .*or set ALLOW_PUBLIC_ACCESS=true/);
+    },
+  );
+
+  it("refuses a build that sets VERCEL without VERCEL_ENV, as a hand-run vercel build --prod does", () => {
+    expect(() => readConfig({ VERCEL: "1" })).toThrow(/API_KEYS: this Vercel deployment/);
+  });
+
+  it("lets vercel dev (VERCEL_ENV=development) and a machine without VERCEL run without keys", () => {
+    expect(readConfig(onVercel({ VERCEL_ENV: "development" })).API_KEYS).toBeUndefined();
+    expect(readConfig({ VERCEL_ENV: "production" }).API_KEYS).toBeUndefined();
+    expect(readConfig({}).API_KEYS).toBeUndefined();
+  });
+
+  it("counts VERCEL as set only when it is not blank, as every other variable", () => {
+    expect(isVercelDeployment(readConfig({ VERCEL: " " }))).toBe(false);
+    expect(isVercelDeployment({ VERCEL: "1", VERCEL_ENV: "preview" })).toBe(true);
+  });
+
+  it("accepts a deployment with API_KEYS", () => {
+    expect(readConfig(onVercel({ API_KEYS: KEY })).API_KEYS).toEqual([KEY]);
+  });
+
+  it("accepts a deployment opened on purpose with ALLOW_PUBLIC_ACCESS=true", () => {
+    const config = readConfig(onVercel({ ALLOW_PUBLIC_ACCESS: " true " }));
+    expect(config.ALLOW_PUBLIC_ACCESS).toBe(true);
+    expect(config.API_KEYS).toBeUndefined();
+  });
+
+  it.each(["false", "1", "yes", "TRUE", "True"])(
+    "refuses ALLOW_PUBLIC_ACCESS=%j, naming the variable: only true opens a deployment",
+    (value) => {
+      const attempt = () => readConfig(onVercel({ ALLOW_PUBLIC_ACCESS: value }));
+      expect(attempt).toThrow(/^Invalid environment: ALLOW_PUBLIC_ACCESS: only "true" is accepted/);
+    },
+  );
+
+  it("refuses ALLOW_PUBLIC_ACCESS=true together with API_KEYS as a contradiction, anywhere", () => {
+    for (const env of [onVercel(), {}]) {
+      const attempt = () => readConfig({ ...env, API_KEYS: KEY, ALLOW_PUBLIC_ACCESS: "true" });
+      expect(attempt).toThrow(/ALLOW_PUBLIC_ACCESS: set together with API_KEYS, which contradicts/);
+      expect(attempt).not.toThrow(/k3y/);
+    }
+  });
+});
+
+describe("TLS to the database from a Vercel deployment", () => {
+  const open = (env: Record<string, string>) => onVercel({ API_KEYS: KEY, ...env });
+
+  it.each([
+    ["no sslmode", "postgres://app:s3cret-pw@db.example.com:5432/identify"],
+    ["sslmode=disable", "postgres://app:s3cret-pw@db.example.com/identify?sslmode=disable"],
+    ["sslmode=allow", "postgres://app:s3cret-pw@db.example.com/identify?sslmode=allow"],
+    ["sslmode=prefer", "postgres://app:s3cret-pw@10.0.0.5/identify?sslmode=prefer"],
+  ])(
+    "refuses a node-postgres DATABASE_URL with %s, naming the fix and quoting no password",
+    (_, url) => {
+      const attempt = () => readConfig(open({ DATABASE_URL: url }));
+      expect(attempt).toThrow(/^Invalid environment: DATABASE_URL: on a Vercel deployment/);
+      expect(attempt).toThrow(/sslmode=verify-full .*ALLOW_PLAINTEXT_DATABASE=true/);
+      expect(attempt).not.toThrow(/s3cret-pw/);
+    },
+  );
+
+  it("refuses a plaintext DATABASE_URL_UNPOOLED, which the deploy build migrates through", () => {
+    const attempt = () =>
+      readConfig(
+        open({
+          DATABASE_URL: "postgres://app:pw@db.example.com/identify?sslmode=verify-full",
+          DATABASE_URL_UNPOOLED: "postgres://app:pw@direct.example.com/identify",
+        }),
+      );
+    expect(attempt).toThrow(/^Invalid environment: DATABASE_URL_UNPOOLED: on a Vercel deployment/);
+  });
+
+  it("refuses a loopback URL whose ?host= sends it to another machine", () => {
+    const url = "postgres://app:pw@localhost/identify?host=db.example.com";
+    expect(effectiveDatabaseHost(url)).toBe("db.example.com");
+    expect(() => readConfig(open({ DATABASE_URL: url }))).toThrow(/DATABASE_URL: on a Vercel/);
+  });
+
+  it("takes the last sslmode, as node-postgres does", () => {
+    const url = "postgres://app:pw@db.example.com/identify?sslmode=require&sslmode=disable";
+    expect(() => readConfig(open({ DATABASE_URL: url }))).toThrow(/sslmode=disable/);
+  });
+
+  it.each(["require", "verify-ca", "verify-full"])("accepts sslmode=%s", (mode) => {
+    const url = `postgres://app:pw@db.example.com/identify?sslmode=${mode}`;
+    expect(readConfig(open({ DATABASE_URL: url, DATABASE_URL_UNPOOLED: url })).DATABASE_URL).toBe(
+      url,
+    );
+  });
+
+  it.each([
+    "postgres://postgres@127.0.0.1:5432/identify",
+    "postgres://postgres@127.8.9.10/identify",
+    "postgres://postgres@[::1]/identify",
+    "postgres://postgres@localhost/identify",
+    "postgres://postgres@db.example.com/identify?host=/var/run/postgresql",
+    "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/identify",
+  ])("accepts %s without TLS: it never leaves the machine", (url) => {
+    expect(readConfig(open({ DATABASE_URL: url })).DATABASE_URL).toBe(url);
+  });
+
+  it("accepts the Neon driver's URLs, which always go through TLS", () => {
+    const neon = "postgres://app:pw@ep-x-123.us-east-2.aws.neon.tech/identify";
+    expect(readConfig(open({ DATABASE_URL: neon })).DATABASE_URL).toBe(neon);
+    const proxied = {
+      DATABASE_URL: "postgres://app:pw@db.example.com/x",
+      NEON_WS_PROXY: "wss://p.example.com",
+    };
+    expect(readConfig(open(proxied)).DATABASE_URL).toBe(proxied.DATABASE_URL);
+  });
+
+  it("accepts a plaintext URL with ALLOW_PLAINTEXT_DATABASE=true, and only true", () => {
+    const url = "postgres://app:pw@db.example.com/identify";
+    const allowed = readConfig(open({ DATABASE_URL: url, ALLOW_PLAINTEXT_DATABASE: "true" }));
+    expect(allowed.ALLOW_PLAINTEXT_DATABASE).toBe(true);
+    expect(() => readConfig(open({ DATABASE_URL: url, ALLOW_PLAINTEXT_DATABASE: "yes" }))).toThrow(
+      /^Invalid environment: ALLOW_PLAINTEXT_DATABASE: only "true" is accepted/,
+    );
+  });
+
+  it("accepts a plaintext URL off Vercel and under vercel dev", () => {
+    const url = "postgres://app:pw@db.example.com/identify";
+    expect(readConfig({ DATABASE_URL: url }).DATABASE_URL).toBe(url);
+    expect(
+      readConfig(onVercel({ VERCEL_ENV: "development", DATABASE_URL: url })).DATABASE_URL,
+    ).toBe(url);
+  });
+
+  it("agrees with the database client on which URLs node-postgres opens", () => {
+    const cases: [string, string | undefined][] = [
+      ["postgres://a@db.example.com/x", undefined],
+      ["postgres://a@ep-x.us-east-2.aws.neon.tech/x", undefined],
+      ["postgres://a@ep-x.neon.build/x", undefined],
+      ["postgres://a@EP-X.NEON.TECH/x", undefined],
+      ["postgres://a@db.example.com/x", "wss://proxy.example.com"],
+      ["postgres://a@neon.tech.example.com/x", undefined],
+    ];
+    for (const [url, proxy] of cases) {
+      const expected = driverFor({ DATABASE_URL: url, NEON_WS_PROXY: proxy }) === "node-postgres";
+      expect(usesNodePostgres(url, proxy), url).toBe(expected);
+    }
+  });
+});
+
+describe("sslmode in DATABASE_URL and DATABASE_URL_UNPOOLED", () => {
+  it.each(["DATABASE_URL", "DATABASE_URL_UNPOOLED"])(
+    "refuses an sslmode libpq does not know in %s, listing the valid ones without quoting the URL",
+    (name) => {
+      const attempt = () => readConfig({ [name]: "postgres://app:s3cret-pw@db/x?sslmode=verify" });
+      expect(attempt).toThrow(
+        `Invalid environment: ${name}: sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full`,
+      );
+      expect(attempt).not.toThrow(/s3cret-pw|verify&|sslmode=verify\b/);
+    },
+  );
+
+  it("refuses node-postgres's own no-verify, which libpq does not know", () => {
+    expect(() => readConfig({ DATABASE_URL: "postgres://a@db/x?sslmode=no-verify" })).toThrow(
+      /DATABASE_URL: sslmode must be one of/,
+    );
+  });
+
+  it("accepts every libpq sslmode", () => {
+    for (const mode of SSL_MODES) {
+      const url = `postgres://a@db/x?sslmode=${mode}`;
+      expect(readConfig({ DATABASE_URL: url, DATABASE_URL_UNPOOLED: url }).DATABASE_URL).toBe(url);
+    }
+  });
+});
+
+describe("npm start on an interface other machines reach", () => {
+  it.each(["0.0.0.0", "::", "10.0.0.5", "identify.internal"])(
+    "refuses HOST=%s without API_KEYS, naming API_KEYS and ALLOW_PUBLIC_ACCESS",
+    (host) => {
+      const attempt = () => readServerConfig({ HOST: host });
+      expect(attempt).toThrow(/^Invalid environment: API_KEYS: required to listen on HOST=/);
+      expect(attempt).toThrow(/ALLOW_PUBLIC_ACCESS=true/);
+    },
+  );
+
+  it("serves other machines with API_KEYS, or with ALLOW_PUBLIC_ACCESS=true", () => {
+    expect(readServerConfig({ HOST: "0.0.0.0", API_KEYS: KEY }).HOST).toBe("0.0.0.0");
+    expect(readServerConfig({ HOST: "0.0.0.0", ALLOW_PUBLIC_ACCESS: "true" }).HOST).toBe("0.0.0.0");
+  });
+
+  it.each(["127.0.0.1", "127.1.2.3", "::1", "localhost", "LOCALHOST"])(
+    "stays keyless on the loopback HOST=%s, for development",
+    (host) => {
+      expect(readServerConfig({ HOST: host }).HOST).toBe(host);
+    },
+  );
+
+  it("counts only 127.0.0.0/8, ::1 and localhost as loopback", () => {
+    for (const host of [
+      "127.0.0.1",
+      "127.255.0.1",
+      "::1",
+      "[::1]",
+      "0:0:0:0:0:0:0:1",
+      "localhost",
+    ]) {
+      expect(isLoopbackHost(host), host).toBe(true);
+    }
+    for (const host of [
+      "0.0.0.0",
+      "::",
+      "128.0.0.1",
+      "10.0.0.1",
+      "localhost.example.com",
+      "fe80::1",
+    ]) {
+      expect(isLoopbackHost(host), host).toBe(false);
+    }
+  });
+});
+
+describe("NEON_WS_PROXY", () => {
+  it("refuses a value that is no URL as a ConfigError naming NEON_WS_PROXY", () => {
+    const attempt = () => readConfig({ NEON_WS_PROXY: "not a url" });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/^Invalid environment: NEON_WS_PROXY: NEON_WS_PROXY must be a URL$/);
+  });
+});
+
 describe("PORT and HOST", () => {
   it.each(["abc", "70000", "-1", "3000.5", "30 00"])("refuses PORT=%j, naming PORT", (value) => {
     expect(() => readServerConfig({ PORT: value })).toThrow(
@@ -67,7 +319,7 @@ describe("PORT and HOST", () => {
   it("reads HOST as an IP address or a name, 127.0.0.1 by default", () => {
     expect(readServerConfig({}).HOST).toBe("127.0.0.1");
     for (const host of ["0.0.0.0", "::", "::1", "localhost", "identify.internal"]) {
-      expect(readServerConfig({ HOST: host }).HOST).toBe(host);
+      expect(readServerConfig({ HOST: host, API_KEYS: KEY }).HOST).toBe(host);
     }
   });
 });
@@ -157,6 +409,25 @@ describe("the Vercel handler with a setting it must refuse", () => {
       }
     } finally {
       vi.restoreAllMocks();
+    }
+  });
+
+  it("answers 500 misconfigured, naming no customer, on a production deployment without API_KEYS", async () => {
+    Object.assign(process.env, { VERCEL: "1", VERCEL_ENV: "production" });
+    const failed = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const response = await postIdentify({ email: "doc@x.io" });
+      expect(response.status).toBe(500);
+      const body = (await response.json()) as Record<string, { code: string }>;
+      expect(body.error?.code).toBe("misconfigured");
+      expect(body).not.toHaveProperty("contact");
+      const line = JSON.parse(String(failed.mock.calls[0]?.[0])) as Record<string, unknown>;
+      expect(line.error).toMatch(/^Invalid environment: API_KEYS: this Vercel deployment/);
+      expect(line.error).toMatch(/ALLOW_PUBLIC_ACCESS=true/);
+    } finally {
+      vi.restoreAllMocks();
+      delete process.env.VERCEL;
+      delete process.env.VERCEL_ENV;
     }
   });
 

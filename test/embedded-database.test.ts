@@ -92,11 +92,14 @@ describe("on Vercel without a database URL", () => {
   afterEach(async () => {
     await closeDatabase();
     delete process.env.VERCEL;
+    delete process.env.ALLOW_PUBLIC_ACCESS;
   });
 
   it("answers 503 and logs why, never falling back to the embedded database", async () => {
     delete process.env.DATABASE_URL;
     process.env.VERCEL = "1";
+    // Opened on purpose: the subject is the database, and a deployment needs access control.
+    process.env.ALLOW_PUBLIC_ACCESS = "true";
     process.env.PGLITE_DIR = "memory://";
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     try {

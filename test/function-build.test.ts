@@ -151,6 +151,8 @@ describe.skipIf(!postgresAvailable())("the built function on PostgreSQL", () => 
         env: {
           PATH: process.env.PATH,
           VERCEL: "1",
+          // invoke.mjs sends no key: a deployment without API_KEYS must be opened on purpose.
+          ALLOW_PUBLIC_ACCESS: "true",
           DATABASE_URL: database.url,
           NEON_WS_PROXY: proxy.url,
         },
@@ -165,7 +167,7 @@ describe.skipIf(!postgresAvailable())("the built function on PostgreSQL", () => 
     const { stdout } = await run(
       process.execPath,
       ["bench/cold-start/invoke.mjs", join(functionDir, "index.mjs"), '{"email":"a@b.co"}'],
-      { env: { PATH: process.env.PATH, VERCEL: "1" } },
+      { env: { PATH: process.env.PATH, VERCEL: "1", ALLOW_PUBLIC_ACCESS: "true" } },
     );
     expect(stdout).toMatch(/cold-start \{"status":503/);
   });
