@@ -53,7 +53,8 @@ export function buildOpenApiDocument() {
       "/identify": {
         post: {
           operationId: "identify",
-          // The empty requirement: keys are opt-in per deployment.
+          // The empty requirement: `npm start` on loopback, and a deployment opened on purpose
+          // (ALLOW_PUBLIC_ACCESS=true), take no key; every other deployment requires one.
           security: [{}, { apiKey: [] }],
           summary: "Find or link the customer for an order's contact details",
           description: "Also reachable as /api/identify.",
@@ -213,7 +214,7 @@ export function buildOpenApiDocument() {
           type: "http",
           scheme: "bearer",
           description:
-            "Required when the deployment sets API_KEYS (recommended for any public deployment).",
+            "Required by every deployment (it refuses to run without API_KEYS unless ALLOW_PUBLIC_ACCESS=true) and by npm start on a non-loopback HOST.",
         },
       },
       headers: {
