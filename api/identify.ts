@@ -18,7 +18,7 @@ import { log } from "../lib/log.js";
 export const BODY_LIMIT_BYTES = 16 * 1024;
 
 /** Handles one request; resolves to a Response on every path. */
-export async function handleIdentify(request: Request): Promise<Response> {
+async function handleIdentify(request: Request): Promise<Response> {
   const started = performance.now();
   const requestId = crypto.randomUUID();
   let response: Response;

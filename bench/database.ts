@@ -16,7 +16,7 @@ import { queryRows } from "../lib/db/query.js";
 import type { Implementation } from "./server.js";
 
 /** The function each implementation calls once per request. */
-export const FUNCTION_OF: Record<Implementation, string> = {
+const FUNCTION_OF: Record<Implementation, string> = {
   ours: "identify_contact",
   minimal: "minimal_identify",
 };

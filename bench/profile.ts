@@ -22,7 +22,7 @@ interface CpuProfile {
 const REPO_ROOT = pathToFileURL(fileURLToPath(new URL("..", import.meta.url))).href;
 
 /** The module a function belongs to, by its script URL. */
-export function moduleOf(url: string, functionName: string): string {
+function moduleOf(url: string, functionName: string): string {
   if (!url) return functionName.startsWith("(") ? functionName : "(native V8 builtins)";
   const packages = url.split("/node_modules/");
   if (packages.length > 1) {

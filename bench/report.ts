@@ -110,7 +110,7 @@ const P50_MARGIN_MS = 1;
 const FLAT_GOAL = 1.3;
 
 /** The goals of issues 13 and 11, each with its measured figure. */
-export function evaluateGoals(runs: readonly RunRecord[]): Goal[] {
+function evaluateGoals(runs: readonly RunRecord[]): Goal[] {
   const goals: Goal[] = [];
   for (const [workload, floor] of RATIO_GOALS) {
     const c = compare(runs, "cost", workload, 16, (r) => r.requestsPerSecond);

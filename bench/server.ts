@@ -44,7 +44,7 @@ async function freePort(): Promise<number> {
 }
 
 /** utime + stime of every live process whose process group is `group`, in seconds. */
-export function groupCpuSeconds(group: number): number {
+function groupCpuSeconds(group: number): number {
   let ticks = 0;
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;

@@ -28,7 +28,7 @@ export interface WorkloadInputs {
 }
 
 /** A small, fast, seedable PRNG (mulberry32): repeatable request mixes. */
-export function random(seed: number): () => number {
+function random(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

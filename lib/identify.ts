@@ -102,7 +102,7 @@ function outcomeOf(rows: readonly ContactRow[]): Outcome {
 }
 
 /** Shapes a customer's rows (oldest first) into the contract's customer. */
-export function toCustomer(rows: readonly ContactRow[]): Customer {
+function toCustomer(rows: readonly ContactRow[]): Customer {
   const [primary, ...secondaries] = rows;
   if (primary?.link_precedence !== "primary") {
     throw new Error("identify_contact did not return the customer's primary first");

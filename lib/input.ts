@@ -6,9 +6,9 @@
 import * as v from "valibot";
 
 /** Longest address SMTP can carry (RFC 5321 path limit less the angle brackets). */
-export const EMAIL_MAX_LENGTH = 254;
+const EMAIL_MAX_LENGTH = 254;
 /** Longest phone number accepted, in digits (E.164 allows 15; stores keep extensions). */
-export const PHONE_MAX_DIGITS = 20;
+const PHONE_MAX_DIGITS = 20;
 
 const PHONE_PATTERN = new RegExp(`^\\+?\\d{1,${PHONE_MAX_DIGITS}}$`);
 /** Separators people type inside phone numbers: spaces, hyphens, dots and parentheses. */

@@ -99,12 +99,6 @@ export async function readDeployment(db: Database) {
   return row;
 }
 
-/** True when `here` is the database a production build recorded as production. */
-export async function isRecordedProduction(db: Database, here: DatabaseIdentity): Promise<boolean> {
-  const recorded = await readDeployment(db);
-  return recorded?.role === "production" && sameDatabase(recorded, here);
-}
-
 /**
  * Decides whether a build for `target` may migrate the database `here` is. Production builds
  * always may. A preview build may migrate a database of its own (empty, or recorded by a

@@ -20,7 +20,7 @@ import { describeDatabase, identifyDatabase, readDeployment, sameDatabase } from
 import { queryRows } from "./query.js";
 
 /** Advisory lock key (one bigint space) that serializes migration runs across processes. */
-export const MIGRATION_LOCK_KEY = 7_104_286_113;
+const MIGRATION_LOCK_KEY = 7_104_286_113;
 
 const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url));
 
@@ -44,7 +44,7 @@ export interface MigrateOptions {
 }
 
 /** The flag that lets a command of a checkout migrate the production database. */
-export const MIGRATE_PRODUCTION_FLAG = "--migrate-production";
+const MIGRATE_PRODUCTION_FLAG = "--migrate-production";
 
 /** A run refused to migrate the production database; nothing was applied. */
 export class ProductionMigrationRefused extends Error {

@@ -21,14 +21,7 @@ import pg from "pg";
 import { DatabaseUnavailableError } from "../errors.js";
 
 /** libpq's six sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
-export const SSL_MODES = [
-  "disable",
-  "allow",
-  "prefer",
-  "require",
-  "verify-ca",
-  "verify-full",
-] as const;
+const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
 
 /** One of libpq's sslmode values. */
 export type SslMode = (typeof SSL_MODES)[number];
