@@ -22,6 +22,9 @@
  *   checks that reference at the end of the statement, so links may point forward.
  * - `contacts` is locked (ACCESS EXCLUSIVE) from its first write to the commit, so a request
  *   served meanwhile waits instead of deciding on a table about to change under it.
+ * - The old service's table comes in two shapes: created by hand, unquoted (`contact`,
+ *   `phonenumber`, …, as PostgreSQL folds them), or by Prisma, quoted (`"Contact"`,
+ *   `"phoneNumber"`, …). Columns are matched case-insensitively, so either reads the same.
  */
 import { type SQL, sql } from "drizzle-orm";
 import * as v from "valibot";
@@ -34,8 +37,13 @@ import { EmailSchema, PhoneNumberSchema } from "./input.js";
 /** Rows read from the source per query, and written to staging per statement. */
 export const DEFAULT_IMPORT_BATCH_SIZE = 5_000;
 
-/** The old service's table: created unquoted, so PostgreSQL folded the names to lower case. */
-const SOURCE_TABLE = "contact";
+/**
+ * The names the old service's table goes by: unquoted (PostgreSQL folds it to `contact`), or
+ * Prisma's quoted `"Contact"`. Both existing is refused: which one is the service's is a guess.
+ */
+const SOURCE_TABLES = ["contact", '"Contact"'] as const;
+
+/** The columns read, by their lower-case names; each table names them in its own case. */
 const SOURCE_COLUMNS = [
   "id",
   "phonenumber",
@@ -46,6 +54,7 @@ const SOURCE_COLUMNS = [
   "updatedat",
   "deletedat",
 ] as const;
+type SourceColumn = (typeof SOURCE_COLUMNS)[number];
 
 /** The temporary table each run stages the source rows in; dropped at commit. */
 const STAGING = "identify_import_rows";
@@ -103,7 +112,8 @@ interface SourceRow {
 }
 
 /**
- * Imports the old service's `contact` table from `source` into `target`, then settles every
+ * Imports the old service's Contact table (`contact` or Prisma's `"Contact"`) from `source`
+ * into `target`, then settles every
  * customer of the target. Only reads from `source`. All writes to `target` happen in one
  * transaction: on any error nothing is imported (the id sequence, which PostgreSQL never
  * rolls back, may have moved forward; that only leaves a gap in future ids).
@@ -119,7 +129,8 @@ interface SourceRow {
  *
  * @param target the identify database, migrated.
  * @param source the old service's database.
- * @throws when the source has no `contact` table of the expected shape, or on any database
+ * @throws when the source has no Contact table of the expected shape, or both `contact` and
+ *   `"Contact"`, or on any database
  *   error (after rolling the target back).
  */
 export async function importFromLegacy(
@@ -202,14 +213,14 @@ async function stageSource(
 ): Promise<void> {
   await source.transaction(
     async (src) => {
-      const select = await sourceSelect(src);
+      const { select, id } = await sourceSelect(src);
       let lastId: number | null = null;
       let rowsRead = 0;
       for (;;) {
-        const after: SQL = lastId === null ? sql`true` : sql`id > ${lastId}`;
+        const after: SQL = lastId === null ? sql`true` : sql`${id} > ${lastId}`;
         const rows = await queryRows<SourceRow>(
           src,
-          sql`${select} where ${after} order by id limit ${batchSize}`,
+          sql`${select} where ${after} order by ${id} limit ${batchSize}`,
         );
         const last = rows.at(-1);
         if (!last) break;
@@ -224,45 +235,74 @@ async function stageSource(
   );
 }
 
+/** A double-quoted SQL identifier. */
+const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
 /**
- * The SELECT list over the source table, after checking it has the expected columns.
- * Timestamps are rendered as ISO strings in UTC (microseconds kept): a `timestamp without
- * time zone` is taken as UTC, a `timestamp with time zone` converted to UTC.
+ * The SELECT list over the source table and its id column, after finding it and checking it has the expected
+ * columns. Timestamps are rendered as ISO strings in UTC (microseconds kept): a `timestamp
+ * without time zone` is taken as UTC, a `timestamp with time zone` converted to UTC.
  */
-async function sourceSelect(src: Database): Promise<SQL> {
+async function sourceSelect(src: Database): Promise<{ select: SQL; id: SQL }> {
+  const tables = await queryRows<{ relation: string; oid: number }>(
+    src,
+    sql`select to_regclass(t.name)::text as relation, to_regclass(t.name)::oid::int8 as oid
+          from unnest(${sql.param([...SOURCE_TABLES])}::text[]) with ordinality t(name, n)
+         where to_regclass(t.name) is not null
+         order by t.n`,
+  );
+  const [table] = tables;
+  if (!table) {
+    throw new Error(
+      `The source database has no table ${SOURCE_TABLES.join(" or ")} (the old service's Contact table) on its search_path`,
+    );
+  }
+  if (tables.length > 1) {
+    throw new Error(
+      `The source database has both ${tables.map((t) => t.relation).join(" and ")}; which one is the old service's Contact table? Rename or move the other one (another schema off the search_path) and run the import again`,
+    );
+  }
   const columns = await queryRows<{ name: string; type: string }>(
     src,
     sql`select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type
           from pg_attribute a
-         where a.attrelid = to_regclass(${SOURCE_TABLE}) and a.attnum > 0 and not a.attisdropped`,
+         where a.attrelid = ${table.oid}::oid and a.attnum > 0 and not a.attisdropped`,
   );
-  if (columns.length === 0) {
-    throw new Error(
-      `The source database has no table "${SOURCE_TABLE}" (the old service's Contact table) on its search_path`,
-    );
+  const found = new Map<SourceColumn, { name: string; type: string }>();
+  for (const wanted of SOURCE_COLUMNS) {
+    const matches = columns.filter((column) => column.name.toLowerCase() === wanted);
+    if (matches.length > 1) {
+      throw new Error(
+        `The source table ${table.relation} has the columns ${matches.map((m) => quoted(m.name)).join(" and ")}; which one to read is a guess`,
+      );
+    }
+    if (matches[0]) found.set(wanted, matches[0]);
   }
-  const types = new Map(columns.map((column) => [column.name, column.type]));
-  const missing = SOURCE_COLUMNS.filter((name) => !types.has(name));
+  const missing = SOURCE_COLUMNS.filter((name) => !found.has(name));
   if (missing.length > 0) {
     throw new Error(
-      `The source table "${SOURCE_TABLE}" lacks the column(s) ${missing.join(", ")}; is it the old service's Contact table?`,
+      `The source table ${table.relation} lacks the column(s) ${missing.join(", ")} (in any case); is it the old service's Contact table?`,
     );
   }
-  const utc = (column: string) => {
-    const value = types.get(column)?.startsWith("timestamp with time zone")
-      ? `(${column} at time zone 'UTC')`
-      : `${column}::timestamp`;
+  const column = (name: SourceColumn) => quoted(found.get(name)?.name ?? name);
+  const utc = (name: SourceColumn) => {
+    // format_type spells a precision inside the name: "timestamp(3) with time zone" (Prisma).
+    const value = /^timestamp(\(\d+\))? with time zone$/.test(found.get(name)?.type ?? "")
+      ? `(${column(name)} at time zone 'UTC')`
+      : `${column(name)}::timestamp`;
     return `to_char(${value}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
   };
-  return sql.raw(`select id::integer as id,
-           email::text as email,
-           phonenumber::text as phone_number,
-           linkedid::integer as linked_id,
-           linkprecedence::text as precedence,
+  // Keyset paging compares and orders by the table's own id column, so its index serves.
+  const select = sql.raw(`select ${column("id")}::integer as id,
+           ${column("email")}::text as email,
+           ${column("phonenumber")}::text as phone_number,
+           ${column("linkedid")}::integer as linked_id,
+           ${column("linkprecedence")}::text as precedence,
            ${utc("createdat")} as created_at,
            ${utc("updatedat")} as updated_at,
            ${utc("deletedat")} as deleted_at
-      from ${SOURCE_TABLE}`);
+      from ${table.relation}`);
+  return { select, id: sql.raw(column("id")) };
 }
 
 /** A raw value through a request schema: null when absent or blank, dropped when invalid. */
@@ -324,8 +364,8 @@ async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise
 
 /**
  * Decides each staged row's fate, in this order: already present in the target; invalid
- * (no identifier left); duplicate of a live (email, phone) pair that is kept elsewhere — the
- * target's existing contact, else the oldest staged row; or imported.
+ * (no identifier left); duplicate of a live (email, phone) pair that is kept elsewhere — the target's existing
+ * contact, else the oldest staged row; or imported.
  */
 async function classify(tx: Database): Promise<void> {
   const staging = sql.raw(STAGING);

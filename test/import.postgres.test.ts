@@ -2,7 +2,8 @@
  * The import from the service identify replaces, against real PostgreSQL databases: a
  * source table of exactly the old service's shape, filled with the states that service
  * leaves behind (chains, split customers, unnormalized and invalid values, duplicates,
- * deleted rows, dangling and self links), imported into a fresh identify database.
+ * deleted rows, dangling and self links), imported into a fresh identify database; the same
+ * rows in the table Prisma would have made.
  */
 import { asc, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -116,6 +117,44 @@ async function fillLegacy(db: Database): Promise<void> {
       (id, phoneNumber, email, linkedId, linkPrecedence, createdAt, updatedAt, deletedAt)
       values (${id}, ${phone}, ${email}, ${linkedId}, ${precedence}, ${createdAt}::timestamp,
               ${createdAt}::timestamp + interval '1 hour', ${deletedAt}::timestamp)`);
+  }
+}
+
+/**
+ * The same rows in the table `prisma migrate` makes for the usual schema.prisma of this
+ * service: a quoted "Contact" with camelCase columns, an enum for the precedence, and
+ * millisecond timestamps, `timestamp(3)` by default or `timestamptz(3)` with
+ * `@db.Timestamptz(3)`.
+ */
+async function fillPrisma(
+  db: Database,
+  timestamps: "timestamp(3)" | "timestamptz(3)" = "timestamp(3)",
+): Promise<void> {
+  await db.execute(sql`create type "LinkPrecedence" as enum ('primary', 'secondary')`);
+  await db.execute(
+    sql.raw(`create table "Contact" (
+    "id" serial not null,
+    "phoneNumber" text,
+    "email" text,
+    "linkedId" integer,
+    "linkPrecedence" "LinkPrecedence" not null,
+    "createdAt" ${timestamps} not null default current_timestamp,
+    "updatedAt" ${timestamps} not null,
+    "deletedAt" ${timestamps},
+    constraint "Contact_pkey" primary key ("id")
+  )`),
+  );
+  // A naive UTC time, as the column stores it.
+  const time = (value: string | null) =>
+    timestamps === "timestamp(3)"
+      ? sql`${value}::timestamp`
+      : sql`${value}::timestamp at time zone 'UTC'`;
+  for (const [id, phone, email, linkedId, precedence, createdAt, deletedAt] of LEGACY) {
+    const updatedAt = createdAt.replace(/^2023-04-01 0/, "2023-04-01 1");
+    await db.execute(sql`insert into "Contact"
+      ("id", "phoneNumber", "email", "linkedId", "linkPrecedence", "createdAt", "updatedAt", "deletedAt")
+      values (${id}, ${phone}, ${email}, ${linkedId}, ${precedence}::"LinkPrecedence",
+              ${time(createdAt)}, ${time(updatedAt)}, ${time(deletedAt)})`);
   }
 }
 
@@ -267,6 +306,62 @@ describe.skipIf(!postgresAvailable())("importing from the old service", () => {
     });
     expect(await allContacts(target.db)).toEqual(afterFirstRun);
     expect(await target.db.$count(identityEvents)).toBe(eventsBefore);
+  });
+});
+
+describe.skipIf(!postgresAvailable())("importing from a Prisma-made Contact table", () => {
+  let sourceDatabase: TestDatabase;
+  let targetDatabase: TestDatabase;
+  let source: Connection;
+  let target: Connection;
+
+  beforeAll(async () => {
+    sourceDatabase = await createDatabaseAwayFromUtc({ migrated: false });
+    targetDatabase = await createDatabaseAwayFromUtc({ migrated: true });
+    source = await connect({ DATABASE_URL: sourceDatabase.url });
+    target = await connect({ DATABASE_URL: targetDatabase.url });
+  });
+  beforeEach(async () => {
+    await source.db.execute(sql`drop table if exists "Contact", contact`);
+    await source.db.execute(sql`drop type if exists "LinkPrecedence"`);
+    await resetContacts(target);
+  });
+  afterAll(async () => {
+    await source?.close();
+    await target?.close();
+    await sourceDatabase?.drop();
+    await targetDatabase?.drop();
+  });
+
+  it('imports the quoted "Contact" table with its camelCase columns and enum as the unquoted one', async () => {
+    await fillPrisma(source.db);
+    const result = await importFromLegacy(target.db, source.db, { batchSize: 4 });
+    expect(result).toMatchObject(FIRST_RUN);
+    expect((await allContacts(target.db)).map((row) => row.id)).toEqual(IMPORTED_IDS);
+    expect(await checkInvariants(target.db)).toEqual(CONSISTENT);
+    const times = await targetTimes(target.db);
+    expect(times.get(1)).toMatchObject({
+      created: "2023-04-01 00:01:00.123000",
+      updated: "2023-04-01 10:01:00.123000",
+      deleted: null,
+    });
+  });
+
+  it("reads Prisma's timestamptz(3) columns as the instants they hold", async () => {
+    await fillPrisma(source.db, "timestamptz(3)");
+    await importFromLegacy(target.db, source.db);
+    const times = await targetTimes(target.db);
+    expect(times.get(1)?.created).toBe("2023-04-01 00:01:00.123000");
+    expect(times.get(14)?.deleted).toBe("2023-04-01 00:30:00.000000");
+  });
+
+  it('refuses, naming both, a source that has both a contact and a "Contact" table', async () => {
+    await fillPrisma(source.db);
+    await fillLegacy(source.db);
+    const error = await failureOf(importFromLegacy(target.db, source.db));
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/has both contact and "Contact"/);
+    expect(await target.db.$count(contacts)).toBe(0);
   });
 });
 
