@@ -22,6 +22,12 @@
  *   checks that reference at the end of the statement, so links may point forward.
  * - `contacts` is locked (ACCESS EXCLUSIVE) from its first write to the commit, so a request
  *   served meanwhile waits instead of deciding on a table about to change under it.
+ * - An erasure holds (docs/privacy.md): the source still has every erased row, and without a
+ *   check a second run would bring them back with their old ids. So a row whose id an
+ *   `erasures` record lists is skipped, and so is a live row with the same values as one of
+ *   them (an earlier run skipped it as that row's duplicate, so the erasure never saw it). The
+ *   check runs after the lock: `npm run forget` takes row locks on `contacts`, so an erasure
+ *   either committed before it and is seen, or waits for the import to commit.
  * - The old service's table comes in two shapes: created by hand, unquoted (`contact`,
  *   `phonenumber`, …, as PostgreSQL folds them), or by Prisma, quoted (`"Contact"`,
  *   `"phoneNumber"`, …). Columns are matched case-insensitively, so either reads the same.
@@ -71,7 +77,7 @@ export interface ImportOptions {
 }
 
 /** What one run read, imported and repaired. Every row read is counted exactly once among
- * `imported`, `alreadyPresent`, `skippedInvalid` and `skippedDuplicate`. */
+ * `imported`, `alreadyPresent`, `skippedErased`, `skippedInvalid` and `skippedDuplicate`. */
 export interface ImportReport {
   /** Recorded on the run's 'imported' and 'relinked' identity events. */
   requestId: string;
@@ -81,19 +87,24 @@ export interface ImportReport {
   imported: number;
   /** Rows whose id the target already holds (an earlier run): left as they are. */
   alreadyPresent: number;
+  /** Rows not imported because a person was erased (`npm run forget`): their id is in an
+   * `erasures` record, or they are live rows with the same email and phone as such a row. */
+  skippedErased: number;
   /** Rows left with neither a valid email nor a valid phone number: not imported. */
   skippedInvalid: number;
   /** Live rows whose normalized (email, phone) another live row already has: not imported. */
   skippedDuplicate: number;
-  /** Emails that were invalid after normalization, dropped from their row (rows not already present). */
+  /** Emails that were invalid after normalization, dropped from their row (rows neither
+   * already present nor erased). */
   emailsDropped: number;
-  /** Phone numbers invalid after normalization, dropped from their row (rows not already present). */
+  /** Phone numbers invalid after normalization, dropped from their row (rows neither already
+   * present nor erased). */
   phoneNumbersDropped: number;
   /** Imported rows whose link to a skipped duplicate was moved to the row kept instead. */
   linksRepointed: number;
   /** Imported rows the source linked (or marked secondary) that were inserted as primaries:
-   * their link pointed at a missing or skipped row or at themselves, or disagreed with their
-   * precedence. Settling then links them by their email and phone. */
+   * their link pointed at a missing, skipped or erased row or at themselves, or disagreed with
+   * their precedence. Settling then links them by their email and phone. */
   linksReset: number;
   /** Contacts whose primary changed when every customer was settled ('relinked' events). */
   relinked: number;
@@ -121,7 +132,8 @@ interface SourceRow {
  * Per row: ids, `createdat`, `updatedat` and `deletedat` are kept (the source's timestamps
  * have no time zone and are read as UTC); email and phone number are normalized like request
  * input, an invalid one is dropped; a row left with neither is skipped. A row whose id the
- * target already has is left alone, so running the import again imports nothing twice.
+ * target already has is left alone, so running the import again imports nothing twice. A
+ * row an erasure took is skipped (see the module comment), and a link to it is unusable.
  * Among live rows with the same normalized (email, phone) only the oldest is imported (or
  * the target's existing contact is kept), and links to a skipped duplicate are re-pointed to
  * it. A row whose link is unusable is imported as a primary. Each imported row gets an
@@ -157,7 +169,7 @@ export async function importFromLegacy(
         created_at timestamptz not null,
         updated_at timestamptz not null,
         deleted_at timestamptz,
-        status text check (status in ('present', 'invalid', 'duplicate', 'import')),
+        status text check (status in ('present', 'erased', 'invalid', 'duplicate', 'import')),
         kept_id integer,
         linked_id integer
       ) on commit drop`),
@@ -363,8 +375,10 @@ async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise
 }
 
 /**
- * Decides each staged row's fate, in this order: already present in the target; invalid
- * (no identifier left); duplicate of a live (email, phone) pair that is kept elsewhere — the target's existing
+ * Decides each staged row's fate, in this order: already present in the target; erased (its
+ * id is in an `erasures` record); invalid (no identifier left); erased too when live with the
+ * same (email, phone) as a live erased row, of which an earlier run took it for a duplicate;
+ * duplicate of a live (email, phone) pair that is kept elsewhere — the target's existing
  * contact, else the oldest staged row; or imported.
  */
 async function classify(tx: Database): Promise<void> {
@@ -372,9 +386,22 @@ async function classify(tx: Database): Promise<void> {
   await tx.execute(sql`
     update ${staging} s set status = 'present'
      where exists (select 1 from contacts c where c.id = s.id)`);
+  // One join of the staging table against every erased id: erasures holds a row per erased
+  // customer, so this is small next to the staging table, and is read once, not per row.
+  await tx.execute(sql`
+    update ${staging} s set status = 'erased'
+      from (select distinct unnest(e.contact_ids) as id from erasures e) erased
+     where s.id = erased.id and s.status is null`);
   await tx.execute(sql`
     update ${staging} set status = 'invalid'
      where status is null and email is null and phone_number is null`);
+  await tx.execute(sql`
+    update ${staging} s set status = 'erased'
+     where s.status is null and s.deleted_at is null
+       and (coalesce(s.email, ''), coalesce(s.phone_number, '')) in (
+             select coalesce(x.email, ''), coalesce(x.phone_number, '')
+               from ${staging} x
+              where x.status = 'erased' and x.deleted_at is null)`);
   await tx.execute(sql`
     update ${staging} s set status = 'duplicate', kept_id = k.kept_id
       from (select x.id,
@@ -395,7 +422,8 @@ async function classify(tx: Database): Promise<void> {
 /**
  * The link each imported row is inserted with: the source's, when the row is a secondary
  * that names another row; re-pointed from a skipped duplicate to the row kept instead; and
- * none (a primary) when it names the row itself or a row neither in the target nor imported.
+ * none (a primary) when it names the row itself or a row neither in the target nor imported
+ * (missing from the source, skipped, or erased: a link never brings an erased row back).
  */
 async function resolveLinks(tx: Database): Promise<void> {
   const staging = sql.raw(STAGING);
@@ -425,10 +453,11 @@ async function countStaged(tx: Database): Promise<Omit<ImportReport, "requestId"
       count(*)::int as "rowsRead",
       count(*) filter (where status = 'import')::int as "imported",
       count(*) filter (where status = 'present')::int as "alreadyPresent",
+      count(*) filter (where status = 'erased')::int as "skippedErased",
       count(*) filter (where status = 'invalid')::int as "skippedInvalid",
       count(*) filter (where status = 'duplicate')::int as "skippedDuplicate",
-      count(*) filter (where status <> 'present' and email_dropped)::int as "emailsDropped",
-      count(*) filter (where status <> 'present' and phone_dropped)::int as "phoneNumbersDropped",
+      count(*) filter (where status not in ('present', 'erased') and email_dropped)::int as "emailsDropped",
+      count(*) filter (where status not in ('present', 'erased') and phone_dropped)::int as "phoneNumbersDropped",
       count(*) filter (where status = 'import' and linked_id <> source_linked_id)::int
         as "linksRepointed",
       count(*) filter (where status = 'import' and linked_id is null
@@ -453,6 +482,7 @@ export function formatImportReport(report: ImportReport): string {
     `  rows read             ${report.rowsRead}`,
     `  imported              ${report.imported}`,
     `  already present       ${report.alreadyPresent} (left as they were)`,
+    `  erased, not imported  ${report.skippedErased} (erased by npm run forget; erase them from the source too)`,
     `  skipped               ${skipped} (${report.skippedInvalid} with no valid email or phone, ${plural(report.skippedDuplicate, "duplicate")})`,
     `  values dropped        ${dropped} (${plural(report.emailsDropped, "invalid email")}, ${plural(report.phoneNumbersDropped, "invalid phone number")})`,
     `  links repaired        ${repaired} (${report.linksRepointed} re-pointed from a skipped duplicate, ${report.linksReset} unusable, imported as primaries)`,
