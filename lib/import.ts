@@ -256,9 +256,9 @@ const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
  * without time zone` is taken as UTC, a `timestamp with time zone` converted to UTC.
  */
 async function sourceSelect(src: Database): Promise<{ select: SQL; id: SQL }> {
-  const tables = await queryRows<{ relation: string; oid: number }>(
+  const tables = await queryRows<{ relation: string; oid: string }>(
     src,
-    sql`select to_regclass(t.name)::text as relation, to_regclass(t.name)::oid::int8 as oid
+    sql`select to_regclass(t.name)::text as relation, to_regclass(t.name)::oid::text as oid
           from unnest(${sql.param([...SOURCE_TABLES])}::text[]) with ordinality t(name, n)
          where to_regclass(t.name) is not null
          order by t.n`,
