@@ -16,6 +16,9 @@ function message(type: string, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(type), length, body]);
 }
 
+/** The code of an SSLRequest, which a client may send before its startup message. */
+const SSL_REQUEST_CODE = 80877103;
+
 /**
  * A server that speaks just enough of the PostgreSQL protocol to ask for a cleartext password
  * and refuse it, as a real server refuses a wrong one (SQLSTATE 28P01). The local test server
@@ -27,6 +30,10 @@ function refusingServer(): { server: Server; passwords: string[] } {
   const server = createServer((socket) => {
     let startup = true;
     socket.on("data", (data) => {
+      if (startup && data.length === 8 && data.readInt32BE(4) === SSL_REQUEST_CODE) {
+        socket.write("N"); // no TLS here; the client goes on in plaintext, or reconnects
+        return;
+      }
       if (startup) {
         startup = false;
         const cleartext = Buffer.alloc(4);
