@@ -22,6 +22,15 @@
  *   checks that reference at the end of the statement, so links may point forward.
  * - `contacts` is locked (ACCESS EXCLUSIVE) from its first write to the commit, so a request
  *   served meanwhile waits instead of deciding on a table about to change under it.
+ * - An erasure holds (docs/privacy.md): the source still has every erased row, and without a
+ *   check a second run would bring them back with their old ids. So a row whose id an
+ *   `erasures` record lists is skipped, and so is a live row with the same values as one of
+ *   them (an earlier run skipped it as that row's duplicate, so the erasure never saw it). The
+ *   check runs after the lock: `npm run forget` takes row locks on `contacts`, so an erasure
+ *   either committed before it and is seen, or waits for the import to commit.
+ * - The old service's table comes in two shapes: created by hand, unquoted (`contact`,
+ *   `phonenumber`, …, as PostgreSQL folds them), or by Prisma, quoted (`"Contact"`,
+ *   `"phoneNumber"`, …). Columns are matched case-insensitively, so either reads the same.
  */
 import { type SQL, sql } from "drizzle-orm";
 import * as v from "valibot";
@@ -34,8 +43,13 @@ import { EmailSchema, PhoneNumberSchema } from "./input.js";
 /** Rows read from the source per query, and written to staging per statement. */
 export const DEFAULT_IMPORT_BATCH_SIZE = 5_000;
 
-/** The old service's table: created unquoted, so PostgreSQL folded the names to lower case. */
-const SOURCE_TABLE = "contact";
+/**
+ * The names the old service's table goes by: unquoted (PostgreSQL folds it to `contact`), or
+ * Prisma's quoted `"Contact"`. Both existing is refused: which one is the service's is a guess.
+ */
+const SOURCE_TABLES = ["contact", '"Contact"'] as const;
+
+/** The columns read, by their lower-case names; each table names them in its own case. */
 const SOURCE_COLUMNS = [
   "id",
   "phonenumber",
@@ -46,6 +60,7 @@ const SOURCE_COLUMNS = [
   "updatedat",
   "deletedat",
 ] as const;
+type SourceColumn = (typeof SOURCE_COLUMNS)[number];
 
 /** The temporary table each run stages the source rows in; dropped at commit. */
 const STAGING = "identify_import_rows";
@@ -62,7 +77,7 @@ export interface ImportOptions {
 }
 
 /** What one run read, imported and repaired. Every row read is counted exactly once among
- * `imported`, `alreadyPresent`, `skippedInvalid` and `skippedDuplicate`. */
+ * `imported`, `alreadyPresent`, `skippedErased`, `skippedInvalid` and `skippedDuplicate`. */
 export interface ImportReport {
   /** Recorded on the run's 'imported' and 'relinked' identity events. */
   requestId: string;
@@ -72,19 +87,24 @@ export interface ImportReport {
   imported: number;
   /** Rows whose id the target already holds (an earlier run): left as they are. */
   alreadyPresent: number;
+  /** Rows not imported because a person was erased (`npm run forget`): their id is in an
+   * `erasures` record, or they are live rows with the same email and phone as such a row. */
+  skippedErased: number;
   /** Rows left with neither a valid email nor a valid phone number: not imported. */
   skippedInvalid: number;
   /** Live rows whose normalized (email, phone) another live row already has: not imported. */
   skippedDuplicate: number;
-  /** Emails that were invalid after normalization, dropped from their row (rows not already present). */
+  /** Emails that were invalid after normalization, dropped from their row (rows neither
+   * already present nor erased). */
   emailsDropped: number;
-  /** Phone numbers invalid after normalization, dropped from their row (rows not already present). */
+  /** Phone numbers invalid after normalization, dropped from their row (rows neither already
+   * present nor erased). */
   phoneNumbersDropped: number;
   /** Imported rows whose link to a skipped duplicate was moved to the row kept instead. */
   linksRepointed: number;
   /** Imported rows the source linked (or marked secondary) that were inserted as primaries:
-   * their link pointed at a missing or skipped row or at themselves, or disagreed with their
-   * precedence. Settling then links them by their email and phone. */
+   * their link pointed at a missing, skipped or erased row or at themselves, or disagreed with
+   * their precedence. Settling then links them by their email and phone. */
   linksReset: number;
   /** Contacts whose primary changed when every customer was settled ('relinked' events). */
   relinked: number;
@@ -103,7 +123,8 @@ interface SourceRow {
 }
 
 /**
- * Imports the old service's `contact` table from `source` into `target`, then settles every
+ * Imports the old service's Contact table (`contact` or Prisma's `"Contact"`) from `source`
+ * into `target`, then settles every
  * customer of the target. Only reads from `source`. All writes to `target` happen in one
  * transaction: on any error nothing is imported (the id sequence, which PostgreSQL never
  * rolls back, may have moved forward; that only leaves a gap in future ids).
@@ -111,7 +132,8 @@ interface SourceRow {
  * Per row: ids, `createdat`, `updatedat` and `deletedat` are kept (the source's timestamps
  * have no time zone and are read as UTC); email and phone number are normalized like request
  * input, an invalid one is dropped; a row left with neither is skipped. A row whose id the
- * target already has is left alone, so running the import again imports nothing twice.
+ * target already has is left alone, so running the import again imports nothing twice. A
+ * row an erasure took is skipped (see the module comment), and a link to it is unusable.
  * Among live rows with the same normalized (email, phone) only the oldest is imported (or
  * the target's existing contact is kept), and links to a skipped duplicate are re-pointed to
  * it. A row whose link is unusable is imported as a primary. Each imported row gets an
@@ -119,7 +141,8 @@ interface SourceRow {
  *
  * @param target the identify database, migrated.
  * @param source the old service's database.
- * @throws when the source has no `contact` table of the expected shape, or on any database
+ * @throws when the source has no Contact table of the expected shape, or both `contact` and
+ *   `"Contact"`, or on any database
  *   error (after rolling the target back).
  */
 export async function importFromLegacy(
@@ -146,7 +169,7 @@ export async function importFromLegacy(
         created_at timestamptz not null,
         updated_at timestamptz not null,
         deleted_at timestamptz,
-        status text check (status in ('present', 'invalid', 'duplicate', 'import')),
+        status text check (status in ('present', 'erased', 'invalid', 'duplicate', 'import')),
         kept_id integer,
         linked_id integer
       ) on commit drop`),
@@ -202,14 +225,14 @@ async function stageSource(
 ): Promise<void> {
   await source.transaction(
     async (src) => {
-      const select = await sourceSelect(src);
+      const { select, id } = await sourceSelect(src);
       let lastId: number | null = null;
       let rowsRead = 0;
       for (;;) {
-        const after: SQL = lastId === null ? sql`true` : sql`id > ${lastId}`;
+        const after: SQL = lastId === null ? sql`true` : sql`${id} > ${lastId}`;
         const rows = await queryRows<SourceRow>(
           src,
-          sql`${select} where ${after} order by id limit ${batchSize}`,
+          sql`${select} where ${after} order by ${id} limit ${batchSize}`,
         );
         const last = rows.at(-1);
         if (!last) break;
@@ -224,45 +247,74 @@ async function stageSource(
   );
 }
 
+/** A double-quoted SQL identifier. */
+const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
 /**
- * The SELECT list over the source table, after checking it has the expected columns.
- * Timestamps are rendered as ISO strings in UTC (microseconds kept): a `timestamp without
- * time zone` is taken as UTC, a `timestamp with time zone` converted to UTC.
+ * The SELECT list over the source table and its id column, after finding it and checking it has the expected
+ * columns. Timestamps are rendered as ISO strings in UTC (microseconds kept): a `timestamp
+ * without time zone` is taken as UTC, a `timestamp with time zone` converted to UTC.
  */
-async function sourceSelect(src: Database): Promise<SQL> {
+async function sourceSelect(src: Database): Promise<{ select: SQL; id: SQL }> {
+  const tables = await queryRows<{ relation: string; oid: string }>(
+    src,
+    sql`select to_regclass(t.name)::text as relation, to_regclass(t.name)::oid::text as oid
+          from unnest(${sql.param([...SOURCE_TABLES])}::text[]) with ordinality t(name, n)
+         where to_regclass(t.name) is not null
+         order by t.n`,
+  );
+  const [table] = tables;
+  if (!table) {
+    throw new Error(
+      `The source database has no table ${SOURCE_TABLES.join(" or ")} (the old service's Contact table) on its search_path`,
+    );
+  }
+  if (tables.length > 1) {
+    throw new Error(
+      `The source database has both ${tables.map((t) => t.relation).join(" and ")}; which one is the old service's Contact table? Rename or move the other one (another schema off the search_path) and run the import again`,
+    );
+  }
   const columns = await queryRows<{ name: string; type: string }>(
     src,
     sql`select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type
           from pg_attribute a
-         where a.attrelid = to_regclass(${SOURCE_TABLE}) and a.attnum > 0 and not a.attisdropped`,
+         where a.attrelid = ${table.oid}::oid and a.attnum > 0 and not a.attisdropped`,
   );
-  if (columns.length === 0) {
-    throw new Error(
-      `The source database has no table "${SOURCE_TABLE}" (the old service's Contact table) on its search_path`,
-    );
+  const found = new Map<SourceColumn, { name: string; type: string }>();
+  for (const wanted of SOURCE_COLUMNS) {
+    const matches = columns.filter((column) => column.name.toLowerCase() === wanted);
+    if (matches.length > 1) {
+      throw new Error(
+        `The source table ${table.relation} has the columns ${matches.map((m) => quoted(m.name)).join(" and ")}; which one to read is a guess`,
+      );
+    }
+    if (matches[0]) found.set(wanted, matches[0]);
   }
-  const types = new Map(columns.map((column) => [column.name, column.type]));
-  const missing = SOURCE_COLUMNS.filter((name) => !types.has(name));
+  const missing = SOURCE_COLUMNS.filter((name) => !found.has(name));
   if (missing.length > 0) {
     throw new Error(
-      `The source table "${SOURCE_TABLE}" lacks the column(s) ${missing.join(", ")}; is it the old service's Contact table?`,
+      `The source table ${table.relation} lacks the column(s) ${missing.join(", ")} (in any case); is it the old service's Contact table?`,
     );
   }
-  const utc = (column: string) => {
-    const value = types.get(column)?.startsWith("timestamp with time zone")
-      ? `(${column} at time zone 'UTC')`
-      : `${column}::timestamp`;
+  const column = (name: SourceColumn) => quoted(found.get(name)?.name ?? name);
+  const utc = (name: SourceColumn) => {
+    // format_type spells a precision inside the name: "timestamp(3) with time zone" (Prisma).
+    const value = /^timestamp(\(\d+\))? with time zone$/.test(found.get(name)?.type ?? "")
+      ? `(${column(name)} at time zone 'UTC')`
+      : `${column(name)}::timestamp`;
     return `to_char(${value}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
   };
-  return sql.raw(`select id::integer as id,
-           email::text as email,
-           phonenumber::text as phone_number,
-           linkedid::integer as linked_id,
-           linkprecedence::text as precedence,
+  // Keyset paging compares and orders by the table's own id column, so its index serves.
+  const select = sql.raw(`select ${column("id")}::integer as id,
+           ${column("email")}::text as email,
+           ${column("phonenumber")}::text as phone_number,
+           ${column("linkedid")}::integer as linked_id,
+           ${column("linkprecedence")}::text as precedence,
            ${utc("createdat")} as created_at,
            ${utc("updatedat")} as updated_at,
            ${utc("deletedat")} as deleted_at
-      from ${SOURCE_TABLE}`);
+      from ${table.relation}`);
+  return { select, id: sql.raw(column("id")) };
 }
 
 /** A raw value through a request schema: null when absent or blank, dropped when invalid. */
@@ -323,18 +375,33 @@ async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise
 }
 
 /**
- * Decides each staged row's fate, in this order: already present in the target; invalid
- * (no identifier left); duplicate of a live (email, phone) pair that is kept elsewhere — the
- * target's existing contact, else the oldest staged row; or imported.
+ * Decides each staged row's fate, in this order: already present in the target; erased (its
+ * id is in an `erasures` record); invalid (no identifier left); erased too when live with the
+ * same (email, phone) as a live erased row, of which an earlier run took it for a duplicate;
+ * duplicate of a live (email, phone) pair that is kept elsewhere — the target's existing
+ * contact, else the oldest staged row; or imported.
  */
 async function classify(tx: Database): Promise<void> {
   const staging = sql.raw(STAGING);
   await tx.execute(sql`
     update ${staging} s set status = 'present'
      where exists (select 1 from contacts c where c.id = s.id)`);
+  // One join of the staging table against every erased id: erasures holds a row per erased
+  // customer, so this is small next to the staging table, and is read once, not per row.
+  await tx.execute(sql`
+    update ${staging} s set status = 'erased'
+      from (select distinct unnest(e.contact_ids) as id from erasures e) erased
+     where s.id = erased.id and s.status is null`);
   await tx.execute(sql`
     update ${staging} set status = 'invalid'
      where status is null and email is null and phone_number is null`);
+  await tx.execute(sql`
+    update ${staging} s set status = 'erased'
+     where s.status is null and s.deleted_at is null
+       and (coalesce(s.email, ''), coalesce(s.phone_number, '')) in (
+             select coalesce(x.email, ''), coalesce(x.phone_number, '')
+               from ${staging} x
+              where x.status = 'erased' and x.deleted_at is null)`);
   await tx.execute(sql`
     update ${staging} s set status = 'duplicate', kept_id = k.kept_id
       from (select x.id,
@@ -355,7 +422,8 @@ async function classify(tx: Database): Promise<void> {
 /**
  * The link each imported row is inserted with: the source's, when the row is a secondary
  * that names another row; re-pointed from a skipped duplicate to the row kept instead; and
- * none (a primary) when it names the row itself or a row neither in the target nor imported.
+ * none (a primary) when it names the row itself or a row neither in the target nor imported
+ * (missing from the source, skipped, or erased: a link never brings an erased row back).
  */
 async function resolveLinks(tx: Database): Promise<void> {
   const staging = sql.raw(STAGING);
@@ -385,10 +453,11 @@ async function countStaged(tx: Database): Promise<Omit<ImportReport, "requestId"
       count(*)::int as "rowsRead",
       count(*) filter (where status = 'import')::int as "imported",
       count(*) filter (where status = 'present')::int as "alreadyPresent",
+      count(*) filter (where status = 'erased')::int as "skippedErased",
       count(*) filter (where status = 'invalid')::int as "skippedInvalid",
       count(*) filter (where status = 'duplicate')::int as "skippedDuplicate",
-      count(*) filter (where status <> 'present' and email_dropped)::int as "emailsDropped",
-      count(*) filter (where status <> 'present' and phone_dropped)::int as "phoneNumbersDropped",
+      count(*) filter (where status not in ('present', 'erased') and email_dropped)::int as "emailsDropped",
+      count(*) filter (where status not in ('present', 'erased') and phone_dropped)::int as "phoneNumbersDropped",
       count(*) filter (where status = 'import' and linked_id <> source_linked_id)::int
         as "linksRepointed",
       count(*) filter (where status = 'import' and linked_id is null
@@ -413,6 +482,7 @@ export function formatImportReport(report: ImportReport): string {
     `  rows read             ${report.rowsRead}`,
     `  imported              ${report.imported}`,
     `  already present       ${report.alreadyPresent} (left as they were)`,
+    `  erased, not imported  ${report.skippedErased} (erased by npm run forget; erase them from the source too)`,
     `  skipped               ${skipped} (${report.skippedInvalid} with no valid email or phone, ${plural(report.skippedDuplicate, "duplicate")})`,
     `  values dropped        ${dropped} (${plural(report.emailsDropped, "invalid email")}, ${plural(report.phoneNumbersDropped, "invalid phone number")})`,
     `  links repaired        ${repaired} (${report.linksRepointed} re-pointed from a skipped duplicate, ${report.linksReset} unusable, imported as primaries)`,

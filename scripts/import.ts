@@ -3,10 +3,13 @@
  * replaces into identify's database (DATABASE_URL, or the embedded database when it is
  * unset), migrating it first, then prints what was imported and repaired. The source is only
  * read. Safe to run again: contacts already imported are left as they are. See lib/import.ts.
+ * Its output is pasted into tickets and CI logs, so a failure prints the reason only, never a
+ * query's bound values (the source's emails and phone numbers) or a password.
  */
 import { parseArgs } from "node:util";
 import { getConfig, readConfig } from "../lib/config.js";
 import { type Connection, closeDatabase, getConnection, openConnection } from "../lib/db/client.js";
+import { describeError } from "../lib/errors.js";
 import { getGuardrails } from "../lib/guardrails.js";
 import { formatImportReport, importFromLegacy } from "../lib/import.js";
 import { loadDotEnv } from "./env.js";
@@ -55,9 +58,9 @@ try {
   });
   console.log(formatImportReport(report));
 } catch (error) {
-  console.error(
-    `Import failed; nothing was imported: ${error instanceof Error ? error.message : String(error)}`,
-  );
+  // describeError, never error.message: Drizzle's message lists every bound value, and a
+  // failed batch is thousands of the source's emails and phone numbers.
+  console.error(`Import failed; nothing was imported: ${describeError(error)}`);
   process.exitCode = 1;
 } finally {
   await source?.close();

@@ -2,7 +2,9 @@
  * The import from the service identify replaces, against real PostgreSQL databases: a
  * source table of exactly the old service's shape, filled with the states that service
  * leaves behind (chains, split customers, unnormalized and invalid values, duplicates,
- * deleted rows, dangling and self links), imported into a fresh identify database.
+ * deleted rows, dangling and self links), imported into a fresh identify database; the same
+ * rows in the table Prisma would have made; and a run after an erasure, which must not
+ * bring the erased person back.
  */
 import { asc, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -10,6 +12,7 @@ import type { Connection, Database } from "../lib/db/client.js";
 import { checkInvariants } from "../lib/db/invariants.js";
 import { queryRows } from "../lib/db/query.js";
 import { type Contact, contacts, identityEvents } from "../lib/db/schema.js";
+import { forgetCustomer } from "../lib/forget.js";
 import { type ImportReport, importFromLegacy } from "../lib/import.js";
 import { allContacts } from "./support/contacts.js";
 import {
@@ -79,6 +82,7 @@ const FIRST_RUN = {
   rowsRead: 18,
   imported: 15,
   alreadyPresent: 0,
+  skippedErased: 0,
   skippedInvalid: 2, // 8 and 10
   skippedDuplicate: 1, // 12
   emailsDropped: 2, // 7 and 8
@@ -116,6 +120,44 @@ async function fillLegacy(db: Database): Promise<void> {
       (id, phoneNumber, email, linkedId, linkPrecedence, createdAt, updatedAt, deletedAt)
       values (${id}, ${phone}, ${email}, ${linkedId}, ${precedence}, ${createdAt}::timestamp,
               ${createdAt}::timestamp + interval '1 hour', ${deletedAt}::timestamp)`);
+  }
+}
+
+/**
+ * The same rows in the table `prisma migrate` makes for the usual schema.prisma of this
+ * service: a quoted "Contact" with camelCase columns, an enum for the precedence, and
+ * millisecond timestamps, `timestamp(3)` by default or `timestamptz(3)` with
+ * `@db.Timestamptz(3)`.
+ */
+async function fillPrisma(
+  db: Database,
+  timestamps: "timestamp(3)" | "timestamptz(3)" = "timestamp(3)",
+): Promise<void> {
+  await db.execute(sql`create type "LinkPrecedence" as enum ('primary', 'secondary')`);
+  await db.execute(
+    sql.raw(`create table "Contact" (
+    "id" serial not null,
+    "phoneNumber" text,
+    "email" text,
+    "linkedId" integer,
+    "linkPrecedence" "LinkPrecedence" not null,
+    "createdAt" ${timestamps} not null default current_timestamp,
+    "updatedAt" ${timestamps} not null,
+    "deletedAt" ${timestamps},
+    constraint "Contact_pkey" primary key ("id")
+  )`),
+  );
+  // A naive UTC time, as the column stores it.
+  const time = (value: string | null) =>
+    timestamps === "timestamp(3)"
+      ? sql`${value}::timestamp`
+      : sql`${value}::timestamp at time zone 'UTC'`;
+  for (const [id, phone, email, linkedId, precedence, createdAt, deletedAt] of LEGACY) {
+    const updatedAt = createdAt.replace(/^2023-04-01 0/, "2023-04-01 1");
+    await db.execute(sql`insert into "Contact"
+      ("id", "phoneNumber", "email", "linkedId", "linkPrecedence", "createdAt", "updatedAt", "deletedAt")
+      values (${id}, ${phone}, ${email}, ${linkedId}, ${precedence}::"LinkPrecedence",
+              ${time(createdAt)}, ${time(updatedAt)}, ${time(deletedAt)})`);
   }
 }
 
@@ -257,6 +299,7 @@ describe.skipIf(!postgresAvailable())("importing from the old service", () => {
       rowsRead: 18,
       imported: 0,
       alreadyPresent: 15,
+      skippedErased: 0,
       skippedInvalid: 2,
       skippedDuplicate: 1,
       emailsDropped: 1, // only rows not already present count: 8
@@ -267,6 +310,143 @@ describe.skipIf(!postgresAvailable())("importing from the old service", () => {
     });
     expect(await allContacts(target.db)).toEqual(afterFirstRun);
     expect(await target.db.$count(identityEvents)).toBe(eventsBefore);
+  });
+});
+
+describe.skipIf(!postgresAvailable())("importing from a Prisma-made Contact table", () => {
+  let sourceDatabase: TestDatabase;
+  let targetDatabase: TestDatabase;
+  let source: Connection;
+  let target: Connection;
+
+  beforeAll(async () => {
+    sourceDatabase = await createDatabaseAwayFromUtc({ migrated: false });
+    targetDatabase = await createDatabaseAwayFromUtc({ migrated: true });
+    source = await connect({ DATABASE_URL: sourceDatabase.url });
+    target = await connect({ DATABASE_URL: targetDatabase.url });
+  });
+  beforeEach(async () => {
+    await source.db.execute(sql`drop table if exists "Contact", contact`);
+    await source.db.execute(sql`drop type if exists "LinkPrecedence"`);
+    await resetContacts(target);
+  });
+  afterAll(async () => {
+    await source?.close();
+    await target?.close();
+    await sourceDatabase?.drop();
+    await targetDatabase?.drop();
+  });
+
+  it('imports the quoted "Contact" table with its camelCase columns and enum as the unquoted one', async () => {
+    await fillPrisma(source.db);
+    const result = await importFromLegacy(target.db, source.db, { batchSize: 4 });
+    expect(result).toMatchObject(FIRST_RUN);
+    expect((await allContacts(target.db)).map((row) => row.id)).toEqual(IMPORTED_IDS);
+    expect(await checkInvariants(target.db)).toEqual(CONSISTENT);
+    const times = await targetTimes(target.db);
+    expect(times.get(1)).toMatchObject({
+      created: "2023-04-01 00:01:00.123000",
+      updated: "2023-04-01 10:01:00.123000",
+      deleted: null,
+    });
+  });
+
+  it("reads Prisma's timestamptz(3) columns as the instants they hold", async () => {
+    await fillPrisma(source.db, "timestamptz(3)");
+    await importFromLegacy(target.db, source.db);
+    const times = await targetTimes(target.db);
+    expect(times.get(1)?.created).toBe("2023-04-01 00:01:00.123000");
+    expect(times.get(14)?.deleted).toBe("2023-04-01 00:30:00.000000");
+  });
+
+  it('refuses, naming both, a source that has both a contact and a "Contact" table', async () => {
+    await fillPrisma(source.db);
+    await fillLegacy(source.db);
+    const error = await failureOf(importFromLegacy(target.db, source.db));
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/has both contact and "Contact"/);
+    expect(await target.db.$count(contacts)).toBe(0);
+  });
+});
+
+describe.skipIf(!postgresAvailable())("importing again after an erasure", () => {
+  let sourceDatabase: TestDatabase;
+  let targetDatabase: TestDatabase;
+  let source: Connection;
+  let target: Connection;
+  let erased: number[];
+  let afterErasure: Contact[];
+  let second: ImportReport;
+
+  beforeAll(async () => {
+    sourceDatabase = await createPostgresDatabase({ migrated: false });
+    targetDatabase = await createPostgresDatabase({ migrated: true });
+    source = await connect({ DATABASE_URL: sourceDatabase.url });
+    target = await connect({ DATABASE_URL: targetDatabase.url });
+    await fillLegacy(source.db);
+    await importFromLegacy(target.db, source.db, { batchSize: 4 });
+    // Customer 1 (1, 2 and 3, with the deleted 14 sharing its phone), and customer 11 (11
+    // and 13; the source's 12, the same email and phone as 11, was skipped as its duplicate).
+    const first = await forgetCustomer(target.db, { email: "a@x.io" }, { requestId: "T-1" });
+    const other = await forgetCustomer(target.db, { email: "dup@x.io" }, { requestId: "T-2" });
+    erased = [...first.contactIds, ...other.contactIds];
+    afterErasure = await allContacts(target.db);
+    // The old service, still running, linked a new row to the erased primary.
+    await source.db.execute(sql`insert into Contact
+      (id, phoneNumber, email, linkedId, linkPrecedence, createdAt, updatedAt)
+      values (19, '1919', 'new@x.io', 1, 'secondary', ${t(40)}::timestamp, ${t(40)}::timestamp)`);
+    second = await importFromLegacy(target.db, source.db, { batchSize: 4, requestId: "import:2" });
+  });
+  afterAll(async () => {
+    await source?.close();
+    await target?.close();
+    await sourceDatabase?.drop();
+    await targetDatabase?.drop();
+  });
+
+  it("erased the two customers it is about", () => {
+    expect(erased).toEqual([1, 2, 3, 14, 11, 13]);
+  });
+
+  it("brings back none of the erased contacts, by id or by value", async () => {
+    const rows = await allContacts(target.db);
+    for (const id of erased) expect(byId(rows, id)).toBeUndefined();
+    const values = rows.flatMap((row) => [row.email, row.phoneNumber]);
+    for (const value of ["a@x.io", "b@x.io", "c@x.io", "gone@x.io", "dup@x.io", "dup2@x.io"]) {
+      expect(values).not.toContain(value);
+    }
+    expect(values).not.toContain("999");
+  });
+
+  it("skips a live row with the same email and phone as an erased one, its old duplicate", async () => {
+    expect(byId(await allContacts(target.db), 12)).toBeUndefined();
+  });
+
+  it("imports a row linked to an erased contact as a primary, as any unusable link", async () => {
+    const rows = await allContacts(target.db);
+    expect(byId(rows, 19)).toMatchObject({ linkPrecedence: "primary", linkedId: null });
+    expect(rows.filter((row) => row.id !== 19)).toEqual(afterErasure);
+  });
+
+  it("counts the erased rows in the report, every row read counted once", () => {
+    expect(second).toEqual({
+      requestId: "import:2",
+      rowsRead: 19,
+      imported: 1, // 19
+      alreadyPresent: 9, // 4, 5, 6, 7, 9, 15, 16, 17, 18
+      skippedErased: 7, // 1, 2, 3, 11, 13, 14 by id; 12 by value
+      skippedInvalid: 2, // 8 and 10
+      skippedDuplicate: 0,
+      emailsDropped: 1, // 8
+      phoneNumbersDropped: 1, // 8
+      linksRepointed: 0,
+      linksReset: 1, // 19
+      relinked: 0,
+    } satisfies ImportReport);
+    const { imported, alreadyPresent, skippedErased, skippedInvalid, skippedDuplicate } = second;
+    expect(imported + alreadyPresent + skippedErased + skippedInvalid + skippedDuplicate).toBe(
+      second.rowsRead,
+    );
   });
 });
 
@@ -335,6 +515,30 @@ describe.skipIf(!postgresAvailable())("importing from the old service into other
         const check = await connect({ DATABASE_URL: targetDatabase.url });
         try {
           expect(await check.db.$count(contacts)).toBe(15);
+        } finally {
+          await check.close();
+        }
+      } finally {
+        await targetDatabase.drop();
+      }
+    });
+
+    it("keeps a customer erased by npm run forget out of the next import, and says how many rows it skipped", async () => {
+      const targetDatabase = await createPostgresDatabase({ migrated: true });
+      const env = { DATABASE_URL: targetDatabase.url };
+      try {
+        expect((await runImport(["--from", sourceDatabase.url], env)).code).toBe(0);
+        const forget = await runScript("scripts/forget.ts", ["--email", "a@x.io", "--yes"], env);
+        expect(forget.output).toContain("Erased 4 contact(s): 1, 2, 3, 14");
+        const again = await runImport(["--from", sourceDatabase.url], env);
+        expect(again.code).toBe(0);
+        expect(again.output).toMatch(/erased, not imported\s+4 /);
+        expect(again.output).toMatch(/imported\s+0\n/);
+        const check = await connect({ DATABASE_URL: targetDatabase.url });
+        try {
+          expect((await allContacts(check.db)).map((row) => row.id)).toEqual(
+            IMPORTED_IDS.filter((id) => ![1, 2, 3, 14].includes(id)),
+          );
         } finally {
           await check.close();
         }
