@@ -35,7 +35,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import * as v from "valibot";
 import type { Database } from "./db/client.js";
-import { queryRows } from "./db/query.js";
+import { queryRows, sqlArray } from "./db/query.js";
 import { optionsJsonb } from "./db/sql-contract.js";
 import type { Guardrails } from "./guardrails.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
@@ -356,7 +356,6 @@ async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise
     columns.deletedAt.push(row.deleted_at);
   }
   // sql.param passes each array as one parameter (a bare array would become a list).
-  const array = (values: unknown[], type: string) => sql`${sql.param(values)}::${sql.raw(type)}[]`;
   await target.execute(sql`
     insert into ${sql.raw(STAGING)} (id, email, phone_number, email_dropped, phone_dropped,
       source_linked_id, source_precedence, created_at, updated_at, deleted_at)
@@ -364,12 +363,12 @@ async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise
            u.linked_id, u.precedence,
            coalesce(u.created_at, u.updated_at, now()), coalesce(u.updated_at, u.created_at, now()),
            u.deleted_at
-      from unnest(${array(columns.id, "integer")}, ${array(columns.email, "text")},
-                  ${array(columns.phone, "text")}, ${array(columns.emailDropped, "boolean")},
-                  ${array(columns.phoneDropped, "boolean")}, ${array(columns.linkedId, "integer")},
-                  ${array(columns.precedence, "text")}, ${array(columns.createdAt, "timestamptz")},
-                  ${array(columns.updatedAt, "timestamptz")},
-                  ${array(columns.deletedAt, "timestamptz")})
+      from unnest(${sqlArray(columns.id, "integer")}, ${sqlArray(columns.email, "text")},
+                  ${sqlArray(columns.phone, "text")}, ${sqlArray(columns.emailDropped, "boolean")},
+                  ${sqlArray(columns.phoneDropped, "boolean")}, ${sqlArray(columns.linkedId, "integer")},
+                  ${sqlArray(columns.precedence, "text")}, ${sqlArray(columns.createdAt, "timestamptz")},
+                  ${sqlArray(columns.updatedAt, "timestamptz")},
+                  ${sqlArray(columns.deletedAt, "timestamptz")})
         as u(id, email, phone_number, email_dropped, phone_dropped, linked_id, precedence,
              created_at, updated_at, deleted_at)`);
 }

@@ -2,7 +2,10 @@
  * `npm run import -- --from <postgres url>`: imports the contacts of the service identify
  * replaces into identify's database (DATABASE_URL, or the embedded database when it is
  * unset), migrating it first, then prints what was imported and repaired. The source is only
- * read. Safe to run again: contacts already imported are left as they are. See lib/import.ts.
+ * read. Safe to run again: contacts already imported are left as they are, and contacts an
+ * erasure took stay out. See lib/import.ts. It settles with the guardrails the deployment
+ * recorded in the target (lib/guardrails.ts deployedGuardrails), as the function links, and
+ * refuses to migrate the production database unless given --migrate-production.
  * Its output is pasted into tickets and CI logs, so a failure prints the reason only, never a
  * query's bound values (the source's emails and phone numbers) or a password.
  */
@@ -10,13 +13,14 @@ import { parseArgs } from "node:util";
 import { getConfig, readConfig } from "../lib/config.js";
 import { type Connection, closeDatabase, getConnection, openConnection } from "../lib/db/client.js";
 import { describeError } from "../lib/errors.js";
-import { getGuardrails } from "../lib/guardrails.js";
+import { deployedGuardrails } from "../lib/guardrails.js";
 import { formatImportReport, importFromLegacy } from "../lib/import.js";
 import { loadDotEnv } from "./env.js";
 
 loadDotEnv();
 
-const USAGE = "Usage: npm run import -- --from postgres://user:password@host:5432/database";
+const USAGE =
+  "Usage: npm run import -- --from postgres://user:password@host:5432/database [--migrate-production]";
 
 function fail(message: string): never {
   console.error(`${message}\n${USAGE}`);
@@ -24,10 +28,24 @@ function fail(message: string): never {
 }
 
 let from: string | undefined;
+let migrateProduction = false;
 try {
-  from = parseArgs({ options: { from: { type: "string" } } }).values.from?.trim();
-} catch (error) {
-  fail(error instanceof Error ? error.message : String(error));
+  const { values } = parseArgs({
+    options: {
+      from: { type: "string" },
+      "migrate-production": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  from = values.from?.trim();
+  migrateProduction = values["migrate-production"];
+} catch {
+  // parseArgs quotes the argument it cannot read, which may be a URL with a password.
+  fail("Unreadable arguments (not repeated here: they may hold a password).");
 }
 if (!from) {
   fail("Missing --from: the PostgreSQL URL of the old service's database (its Contact table).");
@@ -50,10 +68,12 @@ try {
     : `the embedded database (${PGLITE_DIR})`;
   console.log(`Importing from ${new URL(from).host} into ${into}`);
   const target = await getConnection();
-  await target.migrate();
+  await target.migrate({ allowProduction: migrateProduction });
+  const { guardrails, source: settings } = await deployedGuardrails(target.db);
+  console.log(`Guardrails: those of ${settings}.`);
   source = await openConnection(readConfig({ DATABASE_URL: from }));
   const report = await importFromLegacy(target.db, source.db, {
-    guardrails: getGuardrails(),
+    guardrails,
     onProgress: (rowsRead) => console.log(`  read ${rowsRead} rows`),
   });
   console.log(formatImportReport(report));
