@@ -15,7 +15,7 @@ import { erasures, identityEvents } from "../../lib/db/schema.js";
 import type { CustomerSelector } from "../../lib/explain.js";
 import { type ForgetOptions, forgetCustomer } from "../../lib/forget.js";
 import { identify } from "../../lib/identify.js";
-import { allContacts } from "../support/contacts.js";
+import { allContacts, plantContact } from "../support/contacts.js";
 import { type Backend, resetContacts } from "../support/databases.js";
 import { failureOf, INSUFFICIENT_PRIVILEGE } from "../support/errors.js";
 
@@ -189,6 +189,30 @@ export function forgetSuite(backend: Backend) {
       const result = await forget({ email: DOC.email });
       expect(result.contactIds).toContain(ids.marty);
       expect(await fullDump()).not.toContain(MARTY.email);
+    });
+
+    it("refuses (55000) when another customer's live contact links to a contact being erased", async () => {
+      // Older data: a deleted contact holding Doc's email, which a live stranger links to.
+      const doc = await plantContact(db, {
+        email: DOC.email,
+        phoneNumber: DOC.phone,
+        linkPrecedence: "primary",
+      });
+      const deleted = await plantContact(db, {
+        email: DOC.email,
+        phoneNumber: MARTY.phone,
+        linkPrecedence: "primary",
+        deletedAt: new Date(),
+      });
+      const stranger = await plantContact(db, {
+        email: BIFF.email,
+        linkedId: deleted.id,
+        linkPrecedence: "secondary",
+      });
+      const error = await failureOf(forget({ email: DOC.email }));
+      expect(error).toMatchObject({ code: "55000" });
+      expect(String(error)).toContain(`contact ${stranger.id} of another customer`);
+      expect((await allContacts(db)).map((c) => c.id)).toEqual([doc.id, deleted.id, stranger.id]);
     });
 
     it("refuses to erase by a junk email, which names no one customer", async () => {
