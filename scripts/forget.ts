@@ -42,13 +42,15 @@ contact ids, never an email or a phone number), then erases.
 
   --dry-run             print what would be erased; change nothing
   --yes                 erase without asking (needed when stdin is not a terminal)
-  --request-id <ticket> recorded for ever on the erasure record, so it must be
-                        ${REQUEST_ID_RULE}.
-                        Default: forget-<random uuid>
+  --request-id <ticket> the ticket, recorded for ever on the erasure record (the rule
+                        is below); default forget-<random uuid>
   ${OVER_CAP_FLAG}            erase a customer of more contacts than the cap
                         (MAX_CONTACTS_PER_CUSTOMER, default 1000), which is refused
-                        otherwise; its search then has no cap
+                        otherwise; its search then has no cap. A customer that large
+                        may take minutes: set DB_QUERY_TIMEOUT_MS=0 for the run
   --help, -h            this text
+
+A request id must be ${REQUEST_ID_RULE}.
 
 Reads DATABASE_URL (or the embedded database) and the guardrail settings (JUNK_EMAILS,
 JUNK_PHONE_NUMBERS, MAX_CONTACTS_PER_CUSTOMER) that production uses.`;
