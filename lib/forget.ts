@@ -6,22 +6,35 @@
  * call it the same way. Nothing here ever returns or prints an erased value.
  */
 import { sql } from "drizzle-orm";
+import { DrizzleQueryError } from "drizzle-orm/errors";
 import type { Database } from "./db/client.js";
 import { queryRows } from "./db/query.js";
-import { optionsJsonb } from "./db/sql-contract.js";
+import { optionsJsonb, SQLSTATE_CUSTOMER_TOO_LARGE } from "./db/sql-contract.js";
 import { databaseMessage, sqlState } from "./errors.js";
 import type { CustomerSelector } from "./explain.js";
 import type { Guardrails } from "./guardrails.js";
 
 export interface ForgetOptions {
-  /** Recorded on the erasure record: a ticket number, say; never the erased values. */
+  /**
+   * Recorded for ever on the append-only erasure record: a ticket reference, never a person's
+   * data. It must pass {@link checkRequestId}, which forgetCustomer checks first.
+   */
   requestId: string;
   /** Find, lock and count, but erase nothing. */
   dryRun?: boolean;
   /** Longest wait for the customer's locks, as for POST /identify; 0 waits forever. */
   lockTimeoutMs?: number;
-  /** The guardrails in force, so the customer found is the one POST /identify links. */
+  /**
+   * The guardrails in force: the junk lists, so the customer found is the one POST /identify
+   * links; and the cap, maxContacts, past which the search stops and the erasure is refused
+   * ({@link CustomerTooLargeError}), so its work stays bounded like a request's.
+   */
   guardrails?: Guardrails;
+  /**
+   * Erase the customer whatever its size: the cap of `guardrails` is not applied, and the
+   * search reads the whole customer. An operator's explicit choice, never a default.
+   */
+  overCap?: boolean;
 }
 
 export interface ForgetResult {
@@ -50,10 +63,74 @@ export class ForgetError extends Error {
 }
 
 /**
+ * The customer has more live contacts than the cap: the search stopped past it, and nothing
+ * was erased. `overCap` erases it anyway.
+ */
+export class CustomerTooLargeError extends ForgetError {
+  constructor(readonly maxContacts: number) {
+    super(
+      `The customer has more than ${maxContacts} contacts, the cap; nothing was erased`,
+      SQLSTATE_CUSTOMER_TOO_LARGE,
+    );
+    this.name = "CustomerTooLargeError";
+  }
+}
+
+/** What a request id recorded on an erasure must look like, for messages and usage texts. */
+export const REQUEST_ID_RULE =
+  "a ticket reference such as PRIV-1234: 1 to 64 characters of letters, digits and . _ : # / -, " +
+  "starting with a letter and holding at least one digit, so never an email, a phone number or a name";
+
+/** Starts with a letter; only the characters of a ticket reference (no "@", no space). */
+const REQUEST_ID_SHAPE = /^[A-Za-z][A-Za-z0-9._:#/-]{0,63}$/;
+
+/**
+ * A request id that does not look like a ticket reference. It would be kept for ever on the
+ * append-only erasure record, where a value typed by mistake (an email, a phone number, a
+ * name) could never be removed; so it is refused before the database is touched, and the
+ * message never repeats it.
+ */
+export class InvalidRequestIdError extends ForgetError {
+  constructor() {
+    super(
+      `The request id must be ${REQUEST_ID_RULE}. It is not repeated here; nothing was erased`,
+      undefined,
+    );
+    this.name = "InvalidRequestIdError";
+  }
+}
+
+/**
+ * Checks a request id against {@link REQUEST_ID_RULE}.
+ * @throws InvalidRequestIdError, which never quotes the value.
+ */
+export function checkRequestId(requestId: string): void {
+  if (!REQUEST_ID_SHAPE.test(requestId) || !/[0-9]/.test(requestId)) {
+    throw new InvalidRequestIdError();
+  }
+}
+
+/**
+ * The database's own message, unless all there is is Drizzle's, which quotes the query's
+ * parameters: the values being erased.
+ */
+function safeMessage(error: unknown): string {
+  let innermost = error;
+  while (innermost instanceof Error && innermost.cause !== undefined) innermost = innermost.cause;
+  if (innermost instanceof DrizzleQueryError) {
+    return "identify_forget failed; the driver's message is withheld, as it quotes the values being erased";
+  }
+  return databaseMessage(error);
+}
+
+/**
  * Erases the customer the selector identifies: all its contacts, including soft-deleted
  * ones that were part of it, and their identity events, in one transaction; records the
  * erasure. Finding nothing is not an error: the result lists no contacts.
- * @throws ForgetError when the database refuses (a junk identifier, a lock timeout, …).
+ * @throws InvalidRequestIdError before touching the database, for a request id that is no
+ * ticket reference; CustomerTooLargeError for a customer over the cap (unless `overCap`);
+ * ForgetError when the database refuses otherwise (a junk identifier, a lock timeout, …).
+ * No message quotes an identifier.
  */
 export async function forgetCustomer(
   db: Database,
@@ -63,7 +140,12 @@ export async function forgetCustomer(
   const email = "email" in selector ? selector.email : null;
   const phone = "phoneNumber" in selector ? selector.phoneNumber : null;
   const id = "id" in selector ? selector.id : null;
-  const { requestId, dryRun = false, lockTimeoutMs, guardrails } = options;
+  const { requestId, dryRun = false, lockTimeoutMs, overCap = false } = options;
+  checkRequestId(requestId);
+  const { maxContacts, ...junk } = options.guardrails ?? {};
+  // Without the key, identify_lock_customer's search has no cap.
+  const guardrails: Guardrails =
+    overCap || maxContacts === undefined ? junk : { ...junk, maxContacts };
   let rows: { erasure_id: string | number | null; contact_ids: number[]; event_count: number }[];
   try {
     rows = await queryRows(
@@ -73,7 +155,11 @@ export async function forgetCustomer(
                                  ${optionsJsonb({ requestId, lockTimeoutMs, dryRun, ...guardrails })})`,
     );
   } catch (error) {
-    throw new ForgetError(databaseMessage(error), sqlState(error));
+    const code = sqlState(error);
+    if (code === SQLSTATE_CUSTOMER_TOO_LARGE && guardrails.maxContacts !== undefined) {
+      throw new CustomerTooLargeError(guardrails.maxContacts);
+    }
+    throw new ForgetError(safeMessage(error), code);
   }
   const [row] = rows;
   if (!row) throw new ForgetError("identify_forget returned no row", undefined);

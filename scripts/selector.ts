@@ -1,7 +1,44 @@
-/** The `--email | --phone | --id` choice that `npm run explain` and `npm run forget` share. */
+/**
+ * What the command lines of `npm run explain` and `npm run forget` share: reading the
+ * arguments (with `--help`), and the `--email | --phone | --id` choice. Their output may be
+ * pasted into tickets, so no message here ever quotes an argument, which may be personal data.
+ */
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import * as v from "valibot";
 import type { CustomerSelector } from "../lib/explain.js";
 import { EmailSchema, PhoneNumberSchema } from "../lib/input.js";
+
+/** A mistake on the command line. Its message never quotes an argument: safe to print. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** `--help` (`-h`), which every tool takes: it prints the usage and exits 0. */
+const HELP_OPTION = { help: { type: "boolean", short: "h", default: false } } as const;
+
+/**
+ * parseArgs with `--help` added to `options`; check `values.help` first.
+ * @throws UsageError for an unknown option, a stray argument or a missing value: parseArgs's
+ * own message would quote it, and a stray argument is often the very email given without
+ * its flag.
+ */
+export function parseCommandLine<const O extends NonNullable<ParseArgsConfig["options"]>>(
+  args: string[],
+  options: O,
+  usage: string,
+) {
+  try {
+    return parseArgs({ args, options: { ...options, ...HELP_OPTION } }).values;
+  } catch (error) {
+    if (!String((error as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS")) throw error;
+    throw new UsageError(
+      `Unreadable arguments (not repeated here: they may be personal data). ${usage}`,
+    );
+  }
+}
 
 /** The parseArgs options of a selector. */
 export const SELECTOR_OPTIONS = {
@@ -12,31 +49,33 @@ export const SELECTOR_OPTIONS = {
 
 /**
  * The one identifier given, normalized as POST /identify normalizes it.
- * @throws Error with `usage` unless exactly one is given and it is valid; the message never
- * quotes the value, which may be personal data.
+ * @throws UsageError with `usage` unless exactly one is given and it is valid; the message
+ * never quotes the value, which may be personal data.
  */
 export function selectorFrom(
   values: { email?: string; phone?: string; id?: string },
   usage: string,
 ): CustomerSelector {
   const given = [values.email, values.phone, values.id].filter((value) => value !== undefined);
-  if (given.length !== 1) throw new Error(usage);
+  if (given.length !== 1) throw new UsageError(usage);
   if (values.id !== undefined) {
     const id = Number(values.id);
-    if (!Number.isSafeInteger(id) || id < 1) throw new Error(`--id must be a contact id. ${usage}`);
+    if (!Number.isSafeInteger(id) || id < 1) {
+      throw new UsageError(`--id must be a contact id. ${usage}`);
+    }
     return { id };
   }
   try {
     if (values.email !== undefined) {
       const email = v.parse(EmailSchema, values.email);
-      if (email === null) throw new Error(usage);
+      if (email === null) throw new UsageError(usage);
       return { email };
     }
     const phoneNumber = v.parse(PhoneNumberSchema, values.phone);
-    if (phoneNumber === null) throw new Error(usage);
+    if (phoneNumber === null) throw new UsageError(usage);
     return { phoneNumber };
   } catch (error) {
-    if (error instanceof v.ValiError) throw new Error(`${error.message}. ${usage}`);
+    if (error instanceof v.ValiError) throw new UsageError(`${error.message}. ${usage}`);
     throw error;
   }
 }

@@ -10,7 +10,15 @@
 --   requestId          text     recorded on the erasure row
 --   lockTimeoutMs      integer  longest lock wait before SQLSTATE 55P03 (default 5000; 0 = forever)
 --   dryRun             boolean  find, lock and count, but write nothing
+--   maxContacts        integer  the cap, as identify_contact applies it: refuse (SQLSTATE IDC01,
+--                               nothing written) a customer of more live contacts than this
+--                               (absent = no cap: the operator asked to erase it whatever its size)
 --   junkEmails, junkEmailPatterns, junkPhones, junkPhonePatterns   text[]   as identify_contact
+--
+-- Bounded work. With maxContacts, the customer search (identify_lock_customer, through
+-- identify_customer_contacts) stops after maxContacts + 1 live contacts and raises IDC01, so
+-- a customer grown huge costs an erasure, like a request, about the cap's worth of reading
+-- before it is refused; `npm run forget` then names the flag that removes the cap.
 --
 -- Locks: exactly those of identify_contact and in its order (see identify_contact.sql):
 -- the identifier lock of the email or phone given, then the customer locks, ascending, with
@@ -31,9 +39,10 @@
 -- customer (22023; erase by contact id instead), and other customers keep theirs.
 --
 -- Errors it raises: 22023 unless exactly one identifier is given, or when it is junk;
--- 55000 when a live contact outside the customer links to a contact being erased (left by
--- older data; identify_settle_all heals it), so another customer is never touched; 55P03
--- after lockTimeoutMs.
+-- IDC01 when the customer has more live contacts than maxContacts; 55000 when a live
+-- contact outside the customer links to a contact being erased (left by older data;
+-- identify_settle_all heals it), so another customer is never touched; 55P03 after
+-- lockTimeoutMs.
 CREATE OR REPLACE FUNCTION identify_forget(p_email text, p_phone text, p_id integer, p_options jsonb DEFAULT '{}')
 RETURNS TABLE (
   erasure_id bigint,
@@ -107,8 +116,12 @@ BEGIN
   END LOOP;
   v_erased := ARRAY(SELECT unnest(v_erased) ORDER BY 1);
 
-  SELECT c.id INTO v_outsider FROM contacts c
-   WHERE c.linked_id = ANY (v_erased) AND c.id <> ALL (v_erased)
+  -- EXCEPT, not `c.id <> ALL (v_erased)`: against an array parameter (the generic plan) that
+  -- compares each row with every element, 7.6 s for a 50,000-contact customer on
+  -- PostgreSQL 15; the hashed set difference takes 0.27 s.
+  SELECT o.id INTO v_outsider
+    FROM (SELECT c.id FROM contacts c WHERE c.linked_id = ANY (v_erased)
+          EXCEPT SELECT unnest(v_erased)) o
    LIMIT 1;
   IF v_outsider IS NOT NULL THEN
     RAISE EXCEPTION 'contact % of another customer links to a contact being erased; settle the data first (identify_settle_all)', v_outsider

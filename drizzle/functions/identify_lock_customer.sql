@@ -5,6 +5,11 @@
 -- customer locks but not the caller's identifier locks, and locks the new set instead.
 -- Returns the customer's contact ids as read under its locks ('{}' when there is none).
 --
+-- p_options: the junk keys identify_customer_contacts reads, and maxContacts, the cap as
+-- identify_contact applies it: every read stops after maxContacts + 1 contacts and raises
+-- IDC01, so a customer over the cap costs about the cap's worth of reading, whatever its size
+-- (absent = no cap: the whole customer is read).
+--
 -- identify_forget calls it. identify_contact has the same loop inline, written before this
 -- function; the two must stay the same protocol, or an erasure and a request could deadlock.
 CREATE OR REPLACE FUNCTION identify_lock_customer(p_email text, p_phone text, p_seed_ids integer[], p_options jsonb)
@@ -19,6 +24,7 @@ DECLARE
   v_keys_to_lock integer[];
   v_customer_keys integer[];
   v_members integer[];
+  v_max_contacts integer := (p_options ->> 'maxContacts')::integer;
 BEGIN
   -- The first pass reads without customer locks (nothing to lock yet, nothing to roll back).
   LOOP
@@ -31,7 +37,12 @@ BEGIN
                         FILTER (WHERE m.linked_id IS NULL OR m.id = m.oldest), '{}')
         INTO v_members, v_customer_keys
         FROM (SELECT f.id, f.linked_id, first_value(f.id) OVER (ORDER BY f.created_at, f.id) AS oldest
-                FROM identify_customer_contacts(p_email, p_phone, p_seed_ids, p_options) f) m;
+                FROM identify_customer_contacts(p_email, p_phone, p_seed_ids, p_options, v_max_contacts) f) m;
+      IF cardinality(v_members) > v_max_contacts THEN
+        -- IDC01: customer over the cap (lib/db/sql-contract.ts); not caught here.
+        RAISE EXCEPTION 'the customer has more than % contacts, the cap', v_max_contacts
+          USING ERRCODE = 'IDC01';
+      END IF;
       EXIT WHEN v_customer_keys <@ v_keys_to_lock;
       IF v_keys_to_lock IS NULL THEN
         v_keys_to_lock := v_customer_keys;

@@ -8,8 +8,9 @@ import type { Guardrails } from "../guardrails.js";
 
 /**
  * The options jsonb, `p_options` in every function that takes it; each key is optional.
- * identify_contact reads all but dryRun, identify_forget all but maxContacts, the other
- * functions the guardrails.
+ * identify_contact reads all but dryRun; identify_forget all but deadlineMs (its cap,
+ * maxContacts, is applied by identify_lock_customer, and absent means no cap: an operator's
+ * explicit choice, `npm run forget -- --over-cap`); the other functions the junk lists.
  */
 export interface SqlFunctionOptions extends Guardrails {
   /** Recorded on every identity event the call causes. */
@@ -32,7 +33,8 @@ export function optionsJsonb(options: SqlFunctionOptions): SQL {
 
 /**
  * SQLSTATE identify_contact raises when a request reaches a customer of more than
- * `maxContacts` contacts, or would grow one past it.
+ * `maxContacts` contacts, or would grow one past it; identify_forget (through
+ * identify_lock_customer) when the customer to erase has more than `maxContacts`.
  */
 export const SQLSTATE_CUSTOMER_TOO_LARGE = "IDC01";
 

@@ -7,15 +7,22 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { asc, type SQL, sql } from "drizzle-orm";
+import { TransactionRollbackError } from "drizzle-orm/errors";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Connection, Database } from "../../lib/db/client.js";
 import { checkInvariants, violationCount } from "../../lib/db/invariants.js";
 import { queryRows } from "../../lib/db/query.js";
 import { erasures, identityEvents } from "../../lib/db/schema.js";
+import { SQLSTATE_CUSTOMER_TOO_LARGE } from "../../lib/db/sql-contract.js";
 import type { CustomerSelector } from "../../lib/explain.js";
-import { type ForgetOptions, forgetCustomer } from "../../lib/forget.js";
+import {
+  CustomerTooLargeError,
+  type ForgetOptions,
+  forgetCustomer,
+  InvalidRequestIdError,
+} from "../../lib/forget.js";
 import { identify } from "../../lib/identify.js";
-import { allContacts } from "../support/contacts.js";
+import { allContacts, plantContact } from "../support/contacts.js";
 import { type Backend, resetContacts } from "../support/databases.js";
 import { failureOf, INSUFFICIENT_PRIVILEGE } from "../support/errors.js";
 
@@ -26,6 +33,33 @@ const JENNIFER = { email: "jennifer.parker@erase-me.test", phone: "5550119553" }
 const BIFF = { email: "biff.tannen@keep-me.test", phone: "5550119554" };
 /** Every value Doc's customer holds (plantCustomers); Marty's phone is never stored. */
 const ERASED_VALUES = [DOC.email, DOC.phone, MARTY.email, JENNIFER.email, JENNIFER.phone];
+
+/** Request ids shaped like ticket references, which the erasure record accepts. */
+const TICKET_REFERENCES = [
+  "PRIV-1234",
+  "forget-0b7e4c1a-3f7d-4c55-9a3e-2f1d0c9b8a76",
+  "JIRA:PRIV-1234",
+  "zendesk#88123",
+  "gh/acme/privacy#12",
+  "r2.d2_x",
+  `T${"1".repeat(63)}`,
+];
+
+/** Request ids a person's data could be typed as by mistake, which it refuses. */
+const NOT_TICKET_REFERENCES: [string, string][] = [
+  ["an email", "doc.brown1985@hillvalley.edu"],
+  ["an email with a ticket's shape", "PRIV-1234@example.com"],
+  ["a phone number", "5550119551"],
+  ["a phone number with a plus", "+15550119551"],
+  ["a name with a space", "Doc Brown 1985"],
+  ["a name without a digit", "DocBrown"],
+  ["a value too long", `T${"1".repeat(64)}`],
+  ["an empty value", ""],
+];
+
+/** Contacts and indexes rows this transaction read (pg_stat_get_xact_tuples_returned). */
+const tuplesRead = sql`select coalesce(sum(pg_stat_get_xact_tuples_returned(c.oid)), 0)::bigint as n
+                         from pg_class c where c.relname like 'contacts%'`;
 
 export function forgetSuite(backend: Backend) {
   describe.skipIf(!backend.available)(`erasing a customer on ${backend.name}`, () => {
@@ -191,6 +225,30 @@ export function forgetSuite(backend: Backend) {
       expect(await fullDump()).not.toContain(MARTY.email);
     });
 
+    it("refuses (55000) when another customer's live contact links to a contact being erased", async () => {
+      // Older data: a deleted contact holding Doc's email, which a live stranger links to.
+      const doc = await plantContact(db, {
+        email: DOC.email,
+        phoneNumber: DOC.phone,
+        linkPrecedence: "primary",
+      });
+      const deleted = await plantContact(db, {
+        email: DOC.email,
+        phoneNumber: MARTY.phone,
+        linkPrecedence: "primary",
+        deletedAt: new Date(),
+      });
+      const stranger = await plantContact(db, {
+        email: BIFF.email,
+        linkedId: deleted.id,
+        linkPrecedence: "secondary",
+      });
+      const error = await failureOf(forget({ email: DOC.email }));
+      expect(error).toMatchObject({ code: "55000" });
+      expect(String(error)).toContain(`contact ${stranger.id} of another customer`);
+      expect((await allContacts(db)).map((c) => c.id)).toEqual([doc.id, deleted.id, stranger.id]);
+    });
+
     it("refuses to erase by a junk email, which names no one customer", async () => {
       await plantCustomers();
       await expect(
@@ -206,6 +264,127 @@ export function forgetSuite(backend: Backend) {
       );
       expect(String(error)).toContain("junk");
       expect(String(error)).not.toContain(DOC.email);
+    });
+
+    /** One customer of `size` contacts, huge0@… and its secondaries, inserted in bulk. */
+    const plantHugeCustomer = (size: number) =>
+      db.execute(sql`with p as (
+                       insert into contacts (email, phone_number, link_precedence)
+                       values ('huge0@erase-me.test', '7000000', 'primary') returning id)
+                     insert into contacts (email, phone_number, linked_id, link_precedence)
+                     select 'huge' || g || '@erase-me.test', (7000000 + g)::text, p.id, 'secondary'
+                       from p, generate_series(1, ${size - 1}::integer) g`);
+
+    /**
+     * Rows identify_forget reads for `email` with these options, in a transaction rolled back
+     * (with a savepoint, so that a refusal leaves it usable to read the counters).
+     */
+    async function workOfForget(email: string, options: object): Promise<number> {
+      let work = 0;
+      await db
+        .transaction(async (tx) => {
+          const [before] = await queryRows<{ n: string }>(tx, tuplesRead);
+          await tx
+            .transaction((savepoint) =>
+              queryRows(
+                savepoint,
+                sql`select * from identify_forget(${email}::text, null, null, ${JSON.stringify(options)}::jsonb)`,
+              ),
+            )
+            .catch(() => undefined);
+          const [after] = await queryRows<{ n: string }>(tx, tuplesRead);
+          work = Number(after?.n) - Number(before?.n);
+          tx.rollback();
+        })
+        .catch((error: unknown) => {
+          if (!(error instanceof TransactionRollbackError)) throw error;
+        });
+      return work;
+    }
+
+    it("refuses a customer of more contacts than the cap, naming the cap, and erases nothing", async () => {
+      await plantCustomers();
+      const contactsBefore = await allContacts(db);
+      const eventsBefore = await events();
+      const error = await failureOf(
+        forget({ email: DOC.email }, { guardrails: { maxContacts: 2 } }),
+      );
+      expect(error).toBeInstanceOf(CustomerTooLargeError);
+      expect(error).toMatchObject({ code: SQLSTATE_CUSTOMER_TOO_LARGE, maxContacts: 2 });
+      expect(String(error)).toContain("more than 2 contacts");
+      expect(await allContacts(db)).toEqual(contactsBefore);
+      expect(await events()).toEqual(eventsBefore);
+      expect(await db.select().from(erasures)).toEqual([]);
+    });
+
+    it("refuses a customer over the cap in a dry run too", async () => {
+      const ids = await plantCustomers();
+      await expect(
+        forget({ id: ids.marty }, { dryRun: true, guardrails: { maxContacts: 2 } }),
+      ).rejects.toBeInstanceOf(CustomerTooLargeError);
+    });
+
+    it("erases a customer over the cap when told to, the search then having no cap", async () => {
+      const ids = await plantCustomers();
+      const result = await forget(
+        { email: DOC.email },
+        { guardrails: { maxContacts: 2 }, overCap: true },
+      );
+      expect(result.contactIds).toEqual([ids.doc, ids.marty, ids.jennifer].sort((a, b) => a - b));
+      expect((await allContacts(db)).map((c) => c.id)).toEqual([ids.biff]);
+    });
+
+    it("erases a customer of exactly the cap's contacts", async () => {
+      const ids = await plantCustomers();
+      const result = await forget({ phoneNumber: DOC.phone }, { guardrails: { maxContacts: 3 } });
+      expect(result.contactIds).toHaveLength(3);
+      expect((await allContacts(db)).map((c) => c.id)).toEqual([ids.biff]);
+    });
+
+    it("reads about the cap's worth of rows before refusing a customer far over it", async () => {
+      await plantHugeCustomer(3_000);
+      const capped = await workOfForget("huge1234@erase-me.test", { maxContacts: 100 });
+      const uncapped = await workOfForget("huge1234@erase-me.test", { dryRun: true });
+      // Two rows read per contact found (the index entry and the row), plus the values.
+      expect(capped).toBeGreaterThan(100);
+      expect(capped).toBeLessThan(1_000);
+      expect(uncapped).toBeGreaterThan(3_000);
+      expect(await allContacts(db)).toHaveLength(3_000);
+    });
+
+    it.each(TICKET_REFERENCES)(
+      "records the ticket reference %s as the request id",
+      async (ticket) => {
+        await plantCustomers();
+        const result = await forget({ email: DOC.email }, { requestId: ticket });
+        const [record] = await db.select().from(erasures);
+        expect(record).toMatchObject({ id: result.erasureId, requestId: ticket });
+      },
+    );
+
+    it.each(NOT_TICKET_REFERENCES)(
+      "refuses %s as the request id, without repeating it, and erases nothing",
+      async (_, requestId) => {
+        await plantCustomers();
+        const contactsBefore = await allContacts(db);
+        const error = await failureOf(forget({ email: DOC.email }, { requestId }));
+        expect(error).toBeInstanceOf(InvalidRequestIdError);
+        expect(String(error)).toContain("a ticket reference such as PRIV-1234");
+        if (requestId !== "") expect(String(error)).not.toContain(requestId);
+        expect(await allContacts(db)).toEqual(contactsBefore);
+        expect(await db.select().from(erasures)).toEqual([]);
+      },
+    );
+
+    it("refuses a request id that is no ticket reference before touching the database", async () => {
+      const untouchable = new Proxy({} as Database, {
+        get() {
+          throw new Error("the database was touched");
+        },
+      });
+      await expect(
+        forgetCustomer(untouchable, { email: DOC.email }, { requestId: DOC.email }),
+      ).rejects.toBeInstanceOf(InvalidRequestIdError);
     });
 
     /** Records, in one transaction, an erasure listing `listed`, then runs `statement`. */

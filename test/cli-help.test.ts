@@ -1,0 +1,26 @@
+/**
+ * Every command-line tool prints its usage on `--help` (and `-h`) and exits 0, without
+ * touching the database: the scripts run here against a server nothing listens on.
+ */
+import { describe, expect, it } from "vitest";
+import { runScript } from "./support/scripts.js";
+
+const UNREACHABLE = { DATABASE_URL: "postgres://postgres@127.0.0.1:1/nowhere" };
+
+describe("--help", () => {
+  it.each([
+    ["scripts/forget.ts", "--help", "Usage: npm run forget"],
+    ["scripts/forget.ts", "-h", "Usage: npm run forget"],
+    ["scripts/explain.ts", "--help", "Usage: npm run explain"],
+  ])("%s %s prints the usage on stdout and exits 0", async (script, flag, usage) => {
+    const { code, stdout } = await runScript(script, [flag], UNREACHABLE);
+    expect(code).toBe(0);
+    expect(stdout.startsWith(usage)).toBe(true);
+  });
+
+  it("explains forget's request id rule and the flag that lifts the cap", async () => {
+    const { stdout } = await runScript("scripts/forget.ts", ["--help"], UNREACHABLE);
+    expect(stdout).toContain("a ticket reference such as PRIV-1234");
+    expect(stdout).toContain("--over-cap");
+  });
+});
