@@ -4,6 +4,7 @@
  * customers exactly as the deployed function does. Here production treats test@test.com as
  * junk, and two strangers typed it; the tools run with nothing but DATABASE_URL.
  */
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
 import { identifyDatabase, recordDeployment } from "../lib/db/deployment.js";
@@ -107,6 +108,55 @@ describe.skipIf(!postgresAvailable())("one configuration for the function and th
     expect(code).toBe(0);
     expect(output).toContain(STRANGER_A);
     expect(output).not.toContain(STRANGER_B);
+  });
+
+  it("imports two legacy strangers who share production's junk email as two customers, with only DATABASE_URL set", async () => {
+    const legacy = await createPostgresDatabase({ migrated: false });
+    try {
+      const source = await connect({ DATABASE_URL: legacy.url });
+      try {
+        await source.db.execute(sql`create table contact (
+          id integer primary key, phonenumber varchar, email varchar, linkedid integer,
+          linkprecedence varchar, createdat timestamp not null, updatedat timestamp not null,
+          deletedat timestamp)`);
+        await source.db.execute(sql`insert into contact values
+          (9001, '5550109001', ${JUNK}, null, 'primary', '2020-01-01', '2020-01-01', null),
+          (9002, '5550109002', ${JUNK}, null, 'primary', '2020-01-02', '2020-01-02', null)`);
+      } finally {
+        await source.close();
+      }
+      const { code, output } = await runScript("scripts/import.ts", ["--from", legacy.url], {
+        DATABASE_URL: database.url,
+      });
+      expect(output).toContain("Guardrails: those of the production deployment");
+      expect(code).toBe(0);
+      const rows = await connection.db.execute(
+        sql`select id, linked_id from contacts where id in (9001, 9002) order by id`,
+      );
+      expect((rows as unknown as { rows: unknown[] }).rows).toEqual([
+        { id: 9001, linked_id: null },
+        { id: 9002, linked_id: null },
+      ]);
+    } finally {
+      await legacy.drop();
+    }
+  });
+
+  it("erases one of two strangers who share production's junk email, with only DATABASE_URL set", async () => {
+    const { code, output } = await runScript(
+      "scripts/forget.ts",
+      ["--phone", STRANGER_A, "--yes"],
+      { DATABASE_URL: database.url },
+    );
+    expect(output).toContain("Guardrails: those of the production deployment");
+    expect(output).toContain(`Erased 1 contact(s): ${strangerA}`);
+    expect(code).toBe(0);
+    const left = await connection.db.execute(
+      sql`select id from contacts where email = ${JUNK} order by id`,
+    );
+    expect((left as unknown as { rows: { id: number }[] }).rows.map((row) => row.id)).toContain(
+      strangerB,
+    );
   });
 
   it("records a preview's own guardrails on its own database", async () => {
