@@ -14,18 +14,18 @@ import {
 } from "../lib/db/sql-contract.js";
 import {
   compareWithDatabase,
-  type FunctionSource,
-  readFunctionSources,
   readMigratedCopies,
+  readSqlSources,
   rolledBack,
+  type SqlSource,
   sourceProblems,
 } from "../scripts/sql-functions.js";
 import { postgresBackend } from "./support/databases.js";
 
-const sources = await readFunctionSources();
+const sources = await readSqlSources();
 
 /** The sources with one file's text edited, as a developer would in an editor. */
-function edited(name: string, edit: (text: string) => string): FunctionSource[] {
+function edited(name: string, edit: (text: string) => string): SqlSource[] {
   return sources.map((source) =>
     source.name === name ? { ...source, text: edit(source.text) } : source,
   );
@@ -40,6 +40,7 @@ describe("the function sources", () => {
     const changed = edited("identify_settle", (text) => text.replace("changed := 0;", ""));
     expect(sourceProblems(changed, await readMigratedCopies())).toEqual([
       {
+        kind: "function",
         name: "identify_settle",
         message: expect.stringMatching(
           /^drizzle\/functions\/identify_settle\.sql changed since its copy in drizzle\/\d{4}_\w+\.sql: run npm run db:functions/,
@@ -114,6 +115,7 @@ describe.skipIf(!backend.available)("a migrated PostgreSQL database", () => {
     );
     expect(problems).toEqual([
       {
+        kind: "function",
         name: "identify_is_junk",
         message: expect.stringMatching(
           /identify_is_junk\.sql differs from the migrated database's/,
@@ -126,7 +128,7 @@ describe.skipIf(!backend.available)("a migrated PostgreSQL database", () => {
     expect(renamed.problems.map((problem) => problem.message)).toEqual([
       "drizzle/functions/identify_junk_list.sql changes the signature of identify_junk_list(p_options jsonb, p_key text): run npm run db:functions -- --name=<what_changed>",
     ]);
-    expect(renamed.stale.map((f) => `${f.name}(${f.args})`)).toEqual([
+    expect(renamed.stale.map((f) => `${f.name}(${f.identity})`)).toEqual([
       "identify_junk_list(p_options jsonb, p_key text)",
     ]);
   });
