@@ -1,29 +1,36 @@
 /**
- * SQL functions as source files. Each function of the database has one file,
+ * SQL functions and triggers as source files. Each function of the database has one file,
  * drizzle/functions/<name>.sql, holding its current `CREATE OR REPLACE FUNCTION` text with the
- * design notes beside the code; the migrations that install them are generated from those
- * files, so a change reads as the diff of one file plus a generated migration. (Migrations
- * 0000–0006 predate this and stay as deployed databases ran them.)
+ * design notes beside the code, and each trigger one file, drizzle/triggers/<name>.sql,
+ * holding its `CREATE OR REPLACE TRIGGER` statement and why the table has it. The migrations
+ * that install them are generated from those files, so a change reads as the diff of one file
+ * plus a generated migration. (Migrations 0000–0006 predate this and stay as deployed
+ * databases ran them; the triggers were hand-written in 0003 and 0017 until their files came.)
  *
  *   npm run db:functions -- --name=<what>   a drizzle-kit custom migration that installs every
- *                                           function whose file changed, and drops the ones
- *                                           whose file is gone (renamed) or whose signature
- *                                           changed
+ *                                           function and trigger whose file changed, and drops
+ *                                           the ones whose file is gone (renamed), a function
+ *                                           whose signature changed, a trigger whose table did
  *   npm run check:functions                 fails when a file differs from its copy in the
  *                                           latest migration carrying one, or when a freshly
- *                                           migrated database's functions differ from the files
+ *                                           migrated database's functions or triggers differ
+ *                                           from the files
+ *
+ * Functions and triggers go through one pipeline: a source file is an "SQL object source" of
+ * a kind, and what differs between the kinds (the folder, how the catalog lists them, how
+ * one is named and dropped) is in KINDS.
  *
  * PostgreSQL itself does the comparing: every file is run against a freshly migrated
- * database, and each function's `pg_get_functiondef` must be the same before and after, so
- * layout PostgreSQL normalizes never counts as drift while any change to a signature, a
- * setting or a body does.
+ * database, and each object's definition (`pg_get_functiondef`, `pg_get_triggerdef`) must be
+ * the same before and after, so layout PostgreSQL normalizes never counts as drift while any
+ * change to a signature, a setting, a body, an event or a table does.
  */
 import { execFile } from "node:child_process";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs, promisify } from "node:util";
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { TransactionRollbackError } from "drizzle-orm/errors";
 import type { Database } from "../lib/db/client.js";
 import { applyMigrations } from "../lib/db/migrate.js";
@@ -31,44 +38,149 @@ import { queryRows } from "../lib/db/query.js";
 import * as schema from "../lib/db/schema.js";
 import { databaseMessage, sqlState } from "../lib/errors.js";
 
-/** drizzle-kit's output folder: the migrations, their journal, and functions/. */
+/** drizzle-kit's output folder: the migrations, their journal, functions/ and triggers/. */
 const DRIZZLE_DIR = fileURLToPath(new URL("../drizzle", import.meta.url));
 
-/** One function's source file. */
-export interface FunctionSource {
-  /** The function's name, which is the file's name without `.sql`. */
+/**
+ * The kinds of SQL object that have source files, in the order their files run: a trigger
+ * executes a function, so functions come first (and are dropped last).
+ */
+export const SQL_KINDS = ["function", "trigger"] as const;
+
+/** A kind of SQL object that has source files. */
+export type SqlKind = (typeof SQL_KINDS)[number];
+
+/** One function's or one trigger's source file. */
+export interface SqlSource {
+  kind: SqlKind;
+  /** The object's name, which is the file's name without `.sql`. */
   name: string;
-  /** The file as migrations and messages name it: `drizzle/functions/<name>.sql`. */
+  /** The file as migrations and messages name it: `drizzle/<functions or triggers>/<name>.sql`. */
   label: string;
   text: string;
 }
 
-/** Something that disagrees, and the function it concerns. */
+/** Something that disagrees, and the object it concerns. */
 export interface Problem {
+  kind: SqlKind;
   name: string;
   message: string;
 }
 
-/** A function as the database has it. */
-interface DatabaseFunction {
+/** A function or a trigger as the database has it. */
+export interface DatabaseObject {
+  kind: SqlKind;
   name: string;
-  /** Its identity arguments, as `DROP FUNCTION name(<args>)` takes them. */
-  args: string;
+  /** What tells it from others of its name: a function's identity arguments, a trigger's table. */
+  identity: string;
   definition: string;
 }
 
-const labelOf = (name: string) => `drizzle/functions/${name}.sql`;
+/** Everything that differs between the kinds; the rest of the pipeline is shared. */
+interface KindRules {
+  /** The folder of drizzle/ holding the files. */
+  folder: string;
+  /** A statement creating one (comments removed), capturing the name it is given. */
+  creates: RegExp;
+  /** How a file must begin, so that its migration replaces the object in place. */
+  replaces: RegExp;
+  /** Every one the public schema has, as rows of name, identity and definition. */
+  list: SQL;
+  /** The object as DROP and messages name it. */
+  describe(object: DatabaseObject): string;
+  /** Whether a file holds its one statement and nothing else. */
+  oneStatement: boolean;
+  /** The SQLSTATE with which CREATE OR REPLACE refuses a change it needs a DROP for, if any. */
+  refusedReplace?: string;
+}
 
-/** Every file in drizzle/functions, by name. */
-export async function readFunctionSources(drizzleDir = DRIZZLE_DIR): Promise<FunctionSource[]> {
-  const folder = join(drizzleDir, "functions");
-  const files = (await readdir(folder)).filter((file) => file.endsWith(".sql")).sort();
-  return Promise.all(
-    files.map(async (file) => {
+// Extension members are the extension's, not the project's.
+const LIST_FUNCTIONS = sql`
+  select p.proname as name,
+         pg_get_function_identity_arguments(p.oid) as identity,
+         case when p.prokind = 'a' then 'aggregate' else pg_get_functiondef(p.oid) end as definition
+    from pg_proc p
+   where p.pronamespace = 'public'::regnamespace
+     and not exists (select 1 from pg_depend d
+                      where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
+   order by 1, 2`;
+
+// Internal triggers belong to their constraints (foreign keys), and a partition's clone of a
+// trigger to the parent's. Whether a trigger fires is no part of pg_get_triggerdef, but a
+// migration can change it (ALTER TABLE … DISABLE TRIGGER) and running the file enables it
+// again, so it is part of the definition compared.
+const LIST_TRIGGERS = sql`
+  select t.tgname as name,
+         quote_ident(c.relname) as identity,
+         pg_get_triggerdef(t.oid) || case t.tgenabled when 'O' then ''
+                                                       when 'D' then ' (disabled)'
+                                                       when 'R' then ' (enabled on replicas only)'
+                                                       else ' (enabled always)' end as definition
+    from pg_trigger t
+    join pg_class c on c.oid = t.tgrelid
+   where c.relnamespace = 'public'::regnamespace
+     and not t.tgisinternal
+     and t.tgparentid = 0
+     and not exists (select 1 from pg_depend d
+                      where d.classid = 'pg_class'::regclass and d.objid = c.oid
+                        and d.deptype = 'e')
+   order by 1, 2`;
+
+const KINDS: Record<SqlKind, KindRules> = {
+  function: {
+    folder: "functions",
+    creates: /\bCREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([\w."]+)/gi,
+    replaces: /^\s*CREATE\s+OR\s+REPLACE\s+FUNCTION\b/i,
+    list: LIST_FUNCTIONS,
+    describe: (f) => `${f.name}(${f.identity})`,
+    // A body has semicolons of its own.
+    oneStatement: false,
+    // 42P13: the file changes the return type, a parameter name or a default.
+    refusedReplace: "42P13",
+  },
+  trigger: {
+    folder: "triggers",
+    creates: /\bCREATE\s+(?:OR\s+REPLACE\s+)?(?:CONSTRAINT\s+)?TRIGGER\s+([\w."]+)/gi,
+    replaces: /^\s*CREATE\s+OR\s+REPLACE\s+(?:CONSTRAINT\s+)?TRIGGER\b/i,
+    list: LIST_TRIGGERS,
+    describe: (t) => `${t.name} ON ${t.identity}`,
+    oneStatement: true,
+  },
+};
+
+/** The file of an object: `drizzle/<folder>/<name>.sql`. */
+const labelOf = (kind: SqlKind, name: string) => `drizzle/${KINDS[kind].folder}/${name}.sql`;
+
+/** Whether two things concern the same object: the same kind and name. */
+const same =
+  (a: { kind: SqlKind; name: string }) =>
+  (b: { kind: SqlKind; name: string }): boolean =>
+    a.kind === b.kind && a.name === b.name;
+
+const rank = (item: { kind: SqlKind }) => SQL_KINDS.indexOf(item.kind);
+/** Functions first, then the triggers that may execute them; by name within a kind. */
+const inRunOrder = <T extends { kind: SqlKind }>(items: readonly T[]) =>
+  [...items].sort((a, b) => rank(a) - rank(b));
+/** Triggers first, then the functions they may execute. */
+const inDropOrder = <T extends { kind: SqlKind }>(items: readonly T[]) =>
+  [...items].sort((a, b) => rank(b) - rank(a));
+
+/** Every file in drizzle/functions and drizzle/triggers, functions first, by name. */
+export async function readSqlSources(drizzleDir = DRIZZLE_DIR): Promise<SqlSource[]> {
+  const sources: SqlSource[] = [];
+  for (const kind of SQL_KINDS) {
+    const folder = join(drizzleDir, KINDS[kind].folder);
+    const files = await readdir(folder).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw error;
+    });
+    for (const file of files.filter((file) => file.endsWith(".sql")).sort()) {
       const name = file.slice(0, -".sql".length);
-      return { name, label: labelOf(name), text: await readFile(join(folder, file), "utf8") };
-    }),
-  );
+      const text = await readFile(join(folder, file), "utf8");
+      sources.push({ kind, name, label: labelOf(kind, name), text });
+    }
+  }
+  return sources;
 }
 
 interface Journal {
@@ -80,45 +192,50 @@ async function readJournal(drizzleDir: string): Promise<Journal> {
 }
 
 // A generated migration carries each file verbatim between these two lines.
-const copyStart = (name: string) => `-- begin copy of ${labelOf(name)}\n`;
-const copyEnd = (name: string) => `-- end copy of ${labelOf(name)}\n`;
-const COPY =
-  /^-- begin copy of drizzle\/functions\/(\w+)\.sql\n([\s\S]*?)^-- end copy of drizzle\/functions\/\1\.sql$/gm;
+const copyStart = (source: SqlSource) => `-- begin copy of ${source.label}\n`;
+const copyEnd = (source: SqlSource) => `-- end copy of ${source.label}\n`;
+const COPY = /^-- begin copy of (drizzle\/\w+\/\w+\.sql)\n([\s\S]*?)^-- end copy of \1$/gm;
 
-/** Where a function's file was last copied into a migration, and the copy. */
+/** Where a file was last copied into a migration, and the copy. */
 export interface MigratedCopy {
   migration: string;
   text: string;
 }
 
-/** The copy of each function file in the latest migration that carries one, by name. */
+/** The copy of each file in the latest migration that carries one, by the file's label. */
 export async function readMigratedCopies(
   drizzleDir = DRIZZLE_DIR,
 ): Promise<Map<string, MigratedCopy>> {
   const copies = new Map<string, MigratedCopy>();
   for (const { tag } of (await readJournal(drizzleDir)).entries) {
     const text = await readFile(join(drizzleDir, `${tag}.sql`), "utf8");
-    for (const [, name, copy] of text.matchAll(COPY)) {
-      if (name !== undefined && copy !== undefined)
-        copies.set(name, { migration: tag, text: copy });
+    for (const [, label, copy] of text.matchAll(COPY)) {
+      if (label !== undefined && copy !== undefined)
+        copies.set(label, { migration: tag, text: copy });
     }
   }
   return copies;
 }
 
 /** What makes a file unusable as a source, whatever the migrations say; null when nothing. */
-function malformed(source: FunctionSource): string | null {
+function malformed(source: SqlSource): string | null {
+  const { kind, name, label } = source;
+  const rules = KINDS[kind];
   const code = source.text.replace(/--[^\n]*/g, "");
-  const declared = [...code.matchAll(/\bCREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([\w."]+)/gi)];
-  const names = declared.map((match) => match[1]);
-  if (names.length !== 1 || names[0] !== source.name) {
-    return `${source.label} must create exactly one function, named ${source.name} and not schema-qualified (it creates: ${names.join(", ") || "none"})`;
+  const declared = SQL_KINDS.flatMap((other) =>
+    [...code.matchAll(KINDS[other].creates)].map((match) => `${other} ${match[1]}`),
+  );
+  if (declared.length !== 1 || declared[0] !== `${kind} ${name}`) {
+    return `${label} must create exactly one ${kind}, named ${name} and not schema-qualified (it creates: ${declared.join(", ") || "none"})`;
   }
-  if (!/^\s*CREATE\s+OR\s+REPLACE\s+FUNCTION\b/i.test(code)) {
-    return `${source.label} must use CREATE OR REPLACE FUNCTION, so its migration can replace the function in place`;
+  if (!rules.replaces.test(code)) {
+    return `${label} must use CREATE OR REPLACE ${kind.toUpperCase()}, so its migration can replace the ${kind} in place`;
   }
   if (source.text.includes("--> statement-breakpoint")) {
-    return `${source.label} must not contain "--> statement-breakpoint": drizzle would split the function there`;
+    return `${label} must not contain "--> statement-breakpoint": drizzle would split the ${kind} there`;
+  }
+  if (rules.oneStatement && code.trim().replace(/;$/, "").includes(";")) {
+    return `${label} must hold its CREATE OR REPLACE ${kind.toUpperCase()} statement and nothing else`;
   }
   return null;
 }
@@ -130,12 +247,12 @@ const GENERATE_HINT = "run npm run db:functions -- --name=<what_changed>";
  * latest migration that carries one, or the database would not have what the file says.
  */
 export function sourceProblems(
-  sources: readonly FunctionSource[],
+  sources: readonly SqlSource[],
   copies: ReadonlyMap<string, MigratedCopy>,
 ): Problem[] {
   const problems: Problem[] = [];
   for (const source of sources) {
-    const copy = copies.get(source.name);
+    const copy = copies.get(source.label);
     const message =
       malformed(source) ??
       (copy === undefined
@@ -143,20 +260,26 @@ export function sourceProblems(
         : copy.text !== source.text
           ? `${source.label} changed since its copy in drizzle/${copy.migration}.sql: ${GENERATE_HINT}`
           : null);
-    if (message) problems.push({ name: source.name, message });
+    if (message) problems.push({ kind: source.kind, name: source.name, message });
   }
   return problems;
 }
 
-const LIST_FUNCTIONS = sql`
-  select p.proname as name,
-         pg_get_function_identity_arguments(p.oid) as args,
-         case when p.prokind = 'a' then 'aggregate' else pg_get_functiondef(p.oid) end as definition
-    from pg_proc p
-   where p.pronamespace = 'public'::regnamespace
-     and not exists (select 1 from pg_depend d
-                      where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
-   order by 1, 2`;
+/** Every function and trigger of the public schema, functions first. */
+async function listObjects(db: Database): Promise<DatabaseObject[]> {
+  const objects: DatabaseObject[] = [];
+  for (const kind of SQL_KINDS) {
+    const rows = await queryRows<Omit<DatabaseObject, "kind">>(db, KINDS[kind].list);
+    objects.push(...rows.map((row) => ({ kind, ...row })));
+  }
+  return objects;
+}
+
+/** How DROP and messages name an object: `name(args)`, or `name ON table` for a trigger. */
+const describe = (object: DatabaseObject) => KINDS[object.kind].describe(object);
+
+const dropStatement = (object: DatabaseObject) =>
+  `DROP ${object.kind.toUpperCase()} ${describe(object)}`;
 
 /** The first line where two definitions part, quoted, for a message. */
 function firstDifference(database: string, file: string): string {
@@ -171,21 +294,24 @@ function firstDifference(database: string, file: string): string {
 export interface DatabaseComparison {
   /** Files that do not run at all: no migration can install them. */
   broken: Problem[];
-  /** Functions that differ between the files and the database. */
+  /** Objects that differ between the files and the database. */
   problems: Problem[];
-  /** Functions a migration must drop: no file has them, or their file changed the signature. */
-  stale: DatabaseFunction[];
+  /**
+   * Objects a migration must drop: no file has them, or their file changed a function's
+   * signature or a trigger's table.
+   */
+  stale: DatabaseObject[];
 }
 
 /**
- * Compares a migrated database's functions in the public schema with the files: every
- * function must have exactly one file and every file exactly one function, with the same
+ * Compares a migrated database's functions and triggers in the public schema with the files:
+ * every object must have exactly one file and every file exactly one object, with the same
  * definition. Runs every file inside a transaction it rolls back, so the database is left as
  * it was.
  */
 export function compareWithDatabase(
   db: Database,
-  sources: readonly FunctionSource[],
+  sources: readonly SqlSource[],
 ): Promise<DatabaseComparison> {
   return rolledBack(db, (tx) => applyAndCompare(tx, sources));
 }
@@ -207,68 +333,70 @@ export async function rolledBack<T>(db: Database, work: (tx: Database) => Promis
 
 async function applyAndCompare(
   tx: Database,
-  sources: readonly FunctionSource[],
+  sources: readonly SqlSource[],
 ): Promise<DatabaseComparison> {
-  const before = await queryRows<DatabaseFunction>(tx, LIST_FUNCTIONS);
+  const before = await listObjects(tx);
   const broken: Problem[] = [];
   const problems: Problem[] = [];
-  const stale: DatabaseFunction[] = [];
+  const stale: DatabaseObject[] = [];
   // Each file in a savepoint of its own, so one that fails leaves the others comparable.
   const run = (...statements: string[]) =>
     tx.transaction(async (savepoint) => {
       for (const statement of statements) await savepoint.execute(sql.raw(statement));
     });
-  for (const source of sources) {
-    const existing = before.find((f) => f.name === source.name);
+  for (const source of inRunOrder(sources)) {
+    const { refusedReplace } = KINDS[source.kind];
+    const existing = before.find(same(source));
     try {
       await run(source.text).catch(async (error: unknown) => {
-        // 42P13: the file changes the return type, a parameter name or a default, which
-        // CREATE OR REPLACE refuses: the migration has to drop the old function first.
-        if (!existing || sqlState(error) !== "42P13") throw error;
-        await run(`DROP FUNCTION ${source.name}(${existing.args})`, source.text);
+        // CREATE OR REPLACE refuses the change: the migration has to drop the old one first.
+        if (!existing || !refusedReplace || sqlState(error) !== refusedReplace) throw error;
+        await run(dropStatement(existing), source.text);
         stale.push(existing);
       });
     } catch (error) {
       broken.push({
+        kind: source.kind,
         name: source.name,
         message: `${source.label} fails: ${databaseMessage(error)}`,
       });
     }
   }
-  const after = await queryRows<DatabaseFunction>(tx, LIST_FUNCTIONS);
-  const named = new Set(sources.map((source) => source.name));
+  const after = await listObjects(tx);
 
-  for (const orphan of before.filter((f) => !named.has(f.name))) {
+  for (const orphan of before.filter((object) => !sources.some(same(object)))) {
     stale.push(orphan);
     problems.push({
+      kind: orphan.kind,
       name: orphan.name,
-      message: `${orphan.name}(${orphan.args}) is in the migrated database but has no file ${labelOf(orphan.name)}`,
+      message: `${describe(orphan)} is in the migrated database but has no file ${labelOf(orphan.kind, orphan.name)}`,
     });
   }
   for (const source of sources) {
-    if (broken.some((problem) => problem.name === source.name)) continue;
-    const was = before.filter((f) => f.name === source.name);
-    const now = after.filter((f) => f.name === source.name);
-    const add = (message: string) => problems.push({ name: source.name, message });
+    if (broken.some(same(source))) continue;
+    const was = before.filter(same(source));
+    const now = after.filter(same(source));
+    const replaced = stale.find(same(source));
+    const add = (message: string) =>
+      problems.push({ kind: source.kind, name: source.name, message });
+    const old = was[0];
     if (was.length > 1) {
       add(
-        `the migrated database has ${was.length} functions named ${source.name}: give each a name, and a file, of its own`,
+        `the migrated database has ${was.length} ${source.kind}s named ${source.name}: give each a name, and a file, of its own`,
       );
-    } else if (stale.some((f) => f.name === source.name)) {
-      add(
-        `${source.label} changes the signature of ${source.name}(${was[0]?.args}): ${GENERATE_HINT}`,
-      );
-    } else if (was[0] === undefined) {
+    } else if (replaced) {
+      add(`${source.label} changes the signature of ${describe(replaced)}: ${GENERATE_HINT}`);
+    } else if (old === undefined) {
       add(`${source.label} is not in the migrated database: ${GENERATE_HINT}`);
     } else if (now.length > 1) {
-      const added = now.find((f) => f.args !== was[0]?.args);
-      stale.push(was[0]);
+      const added = now.find((object) => object.identity !== old.identity);
+      stale.push(old);
       add(
-        `${source.label} declares ${source.name}(${added?.args}) but the migrated database has ${source.name}(${was[0].args}): ${GENERATE_HINT}`,
+        `${source.label} declares ${added ? describe(added) : source.name} but the migrated database has ${describe(old)}: ${GENERATE_HINT}`,
       );
-    } else if (now[0] && now[0].definition !== was[0].definition) {
+    } else if (now[0] && now[0].definition !== old.definition) {
       add(
-        `${source.label} differs from the migrated database's ${source.name}: ${firstDifference(was[0].definition, now[0].definition)}`,
+        `${source.label} differs from the migrated database's ${source.name}: ${firstDifference(old.definition, now[0].definition)}`,
       );
     }
   }
@@ -298,8 +426,8 @@ async function migratedPglite(
 }
 
 /** Both halves of the check on a fresh in-memory database; empty when all agree. */
-async function checkFunctionSources(drizzleDir = DRIZZLE_DIR): Promise<Problem[]> {
-  const sources = await readFunctionSources(drizzleDir);
+async function checkSqlSources(drizzleDir = DRIZZLE_DIR): Promise<Problem[]> {
+  const sources = await readSqlSources(drizzleDir);
   const textual = sourceProblems(sources, await readMigratedCopies(drizzleDir));
   const database = await migratedPglite(drizzleDir);
   try {
@@ -310,24 +438,34 @@ async function checkFunctionSources(drizzleDir = DRIZZLE_DIR): Promise<Problem[]
   }
 }
 
-/** The text of a generated migration: the drops first, then each changed file verbatim. */
+/**
+ * The text of a generated migration. First the drops a file's own statement needs (a function
+ * whose signature changed, a trigger that moved to another table); then each changed file
+ * verbatim, functions before the triggers that may execute them; last the drops of objects
+ * whose file is gone, once the files no longer use them, triggers before their functions.
+ */
 function migrationText(
-  drops: readonly { name: string; args: string }[],
-  changed: readonly FunctionSource[],
+  stale: readonly DatabaseObject[],
+  changed: readonly SqlSource[],
+  sources: readonly SqlSource[],
 ): string {
   const header =
-    "-- Generated by `npm run db:functions` from drizzle/functions/, where each function's current\n" +
-    "-- definition lives: edit those files, not this one. npm run check fails when a copy below\n" +
-    "-- differs from its file.\n\n";
+    "-- Generated by `npm run db:functions` from drizzle/functions/ and drizzle/triggers/, where\n" +
+    "-- each function's and trigger's current definition lives: edit those files, not this one.\n" +
+    "-- npm run check fails when a copy below differs from its file.\n\n";
+  const filed = (object: DatabaseObject) => sources.some(same(object));
+  const drop = (object: DatabaseObject) => `${dropStatement(object)};\n`;
   const statements = [
-    ...drops.map((f) => `DROP FUNCTION ${f.name}(${f.args});\n`),
-    ...changed.map((source) => copyStart(source.name) + source.text + copyEnd(source.name)),
+    ...inDropOrder(stale.filter(filed)).map(drop),
+    ...inRunOrder(changed).map((source) => copyStart(source) + source.text + copyEnd(source)),
+    ...inDropOrder(stale.filter((object) => !filed(object))).map(drop),
   ];
   return header + statements.join("--> statement-breakpoint\n");
 }
 
 const USAGE = `Usage:
   npm run db:functions -- --name=<what_changed>   generate a migration from drizzle/functions
+                                                  and drizzle/triggers
   npm run check:functions                         check files, migrations and database agree`;
 
 /**
@@ -337,7 +475,7 @@ const USAGE = `Usage:
  * changed.
  */
 async function generate(name: string): Promise<string | null> {
-  const sources = await readFunctionSources();
+  const sources = await readSqlSources();
   const broken = sources.map(malformed).filter((message) => message !== null);
   if (broken.length > 0) throw new Error(broken.join("\n"));
 
@@ -353,11 +491,8 @@ async function generate(name: string): Promise<string | null> {
     throw new Error(comparison.broken.map((p) => p.message).join("\n"));
   }
 
-  const differing = new Set([
-    ...sourceProblems(sources, copies).map((p) => p.name),
-    ...comparison.problems.map((p) => p.name),
-  ]);
-  const changed = sources.filter((source) => differing.has(source.name));
+  const differing = [...sourceProblems(sources, copies), ...comparison.problems];
+  const changed = sources.filter((source) => differing.some(same(source)));
   if (changed.length === 0 && comparison.stale.length === 0) return null;
 
   const before = await readJournal(DRIZZLE_DIR);
@@ -371,14 +506,17 @@ async function generate(name: string): Promise<string | null> {
   if (!entry || entries.length !== before.entries.length + 1) {
     throw new Error("drizzle-kit generate --custom added no journal entry");
   }
-  await writeFile(join(DRIZZLE_DIR, `${entry.tag}.sql`), migrationText(comparison.stale, changed));
+  await writeFile(
+    join(DRIZZLE_DIR, `${entry.tag}.sql`),
+    migrationText(comparison.stale, changed, sources),
+  );
   // drizzle's migrator applies only entries newer than the last one a database ran.
   if (previous && entry.when <= previous.when) {
     throw new Error(
       `drizzle/${entry.tag}.sql is dated before drizzle/${previous.tag}.sql (journal "when"); deployed databases would skip it`,
     );
   }
-  const problems = await checkFunctionSources();
+  const problems = await checkSqlSources();
   if (problems.length > 0) {
     throw new Error(
       `drizzle/${entry.tag}.sql does not bring a fresh database to the files:\n${problems.map((p) => p.message).join("\n")}`,
@@ -395,12 +533,16 @@ async function main(argv: string[]): Promise<number> {
   });
   const [command] = positionals;
   if (command === "check" && positionals.length === 1) {
-    const problems = await checkFunctionSources();
+    const problems = await checkSqlSources();
     for (const problem of problems) console.error(`✗ ${problem.message}`);
     if (problems.length > 0) return 1;
-    const count = (await readFunctionSources()).length;
+    const sources = await readSqlSources();
+    const count = (kind: SqlKind, word: string) => {
+      const n = sources.filter((source) => source.kind === kind).length;
+      return `${n} ${word}${n === 1 ? "" : "s"}`;
+    };
     console.log(
-      `✓ ${count} SQL functions: each file matches its migration and the migrated database`,
+      `✓ ${count("function", "SQL function")} and ${count("trigger", "trigger")}: each file matches its migration and the migrated database`,
     );
     return 0;
   }
@@ -412,8 +554,8 @@ async function main(argv: string[]): Promise<number> {
     const tag = await generate(values.name);
     console.log(
       tag
-        ? `Generated drizzle/${tag}.sql; commit it with the function files it copies.`
-        : "Every function file matches its migration and the migrated database: nothing to generate.",
+        ? `Generated drizzle/${tag}.sql; commit it with the function and trigger files it copies.`
+        : "Every function and trigger file matches its migration and the migrated database: nothing to generate.",
     );
     return 0;
   }

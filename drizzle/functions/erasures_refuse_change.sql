@@ -1,7 +1,6 @@
--- The trigger function of erasures_append_only: the erasure records are the part of the
--- audit trail that outlives an erased customer, and the proof that an erasure happened, so
--- no UPDATE or DELETE of erasures is ever allowed (SQLSTATE 42501, insufficient_privilege).
--- TRUNCATE fires no row trigger: it is for tests and for whoever owns the table.
+-- The trigger function of erasures_append_only (drizzle/triggers/erasures_append_only.sql,
+-- which says why erasures is append-only): no UPDATE or DELETE of erasures is ever allowed
+-- (SQLSTATE 42501, insufficient_privilege).
 CREATE OR REPLACE FUNCTION erasures_refuse_change()
 RETURNS trigger
 LANGUAGE plpgsql

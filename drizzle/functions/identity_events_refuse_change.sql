@@ -1,6 +1,6 @@
--- The trigger function of identity_events_append_only (the trigger is part of the table,
--- created in migration 0003): the audit trail is append-only, because history that can be
--- rewritten explains nothing. Any UPDATE, and any DELETE but one, fails with SQLSTATE 42501
+-- The trigger function of identity_events_append_only
+-- (drizzle/triggers/identity_events_append_only.sql, which says why the audit trail is
+-- append-only): any UPDATE, and any DELETE but one, fails with SQLSTATE 42501
 -- (insufficient_privilege).
 --
 -- The one DELETE allowed is an erasure's (identify_forget.sql): an event may go when an
