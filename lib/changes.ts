@@ -11,7 +11,7 @@ import { sql } from "drizzle-orm";
 import type { ChangeKind } from "./contract.js";
 import type { Database } from "./db/client.js";
 import { queryRows } from "./db/query.js";
-import { invalidCursor, invalidRequest } from "./errors.js";
+import { invalidCursor, invalidQuery } from "./errors.js";
 import type { InputIssue } from "./input.js";
 
 /** One change: `primaryContactId` null means "remove the contact" (deleted or erased). */
@@ -126,7 +126,7 @@ export function parseChangesQuery(params: URLSearchParams): ChangesQuery {
       limit = value;
     }
   }
-  if (issues.length > 0) throw invalidRequest(issues);
+  if (issues.length > 0) throw invalidQuery(issues);
 
   const afters = params.getAll("after");
   if (afters.length === 0) return { after: BEGINNING, limit };

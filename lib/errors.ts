@@ -26,6 +26,10 @@ export const badJson = () =>
 export const invalidRequest = (issues: InputIssue[]) =>
   new HttpError(400, "invalid_request", "The request body does not match the contract", issues);
 
+/** A GET's query parameters are wrong: the same code as a wrong body, naming each parameter. */
+export const invalidQuery = (issues: InputIssue[]) =>
+  new HttpError(400, "invalid_request", "The query does not match the contract", issues);
+
 /** The change feed's `after` was not made by this feed, or not by this database's. */
 export const invalidCursor = (why: "malformed" | "unknown") =>
   new HttpError(
