@@ -11,8 +11,14 @@ import { type Connection, getConnection } from "../lib/db/client.js";
 import { checkInvariants, violationCount } from "../lib/db/invariants.js";
 import { queryRows } from "../lib/db/query.js";
 import { forgetCustomer } from "../lib/forget.js";
+import { importFromLegacy } from "../lib/import.js";
 import { Consumer, getChanges, liveContacts, sorted } from "./support/changes.js";
-import { connect, resetContacts, servedDatabase } from "./support/databases.js";
+import {
+  connect,
+  createPostgresDatabase,
+  resetContacts,
+  servedDatabase,
+} from "./support/databases.js";
 import { postIdentify } from "./support/http.js";
 
 const database = servedDatabase("postgres");
@@ -156,6 +162,30 @@ describe.skipIf(!database.available)("the change feed under concurrent writes on
     expect(sorted(consumer.mirror)).toEqual(sorted(await liveContacts(db)));
   });
 
+  it("keeps the mirror right when a transaction that took its id first changes a contact last", async () => {
+    const p1 = await post("p1@x.io", "1");
+    const p2 = await post("p2@x.io", "2");
+    const p3 = await post("p3@x.io", "3");
+    await other.db.transaction(async (tx) => {
+      // Its id is taken first, as an import's is when it creates its staging table ...
+      await tx.execute(sql`select txid_current()`);
+      // ... then a request with a larger id merges p3 under p2 and commits ...
+      expect(await post("p2@x.io", "3")).toBe(p2);
+      // ... and only then does it merge p2's customer, p3 with it, under p1.
+      await tx.execute(sql`select * from identify_contact('p1@x.io', '3', '{}'::jsonb)`);
+    });
+    const consumer = new Consumer(1000, AUTH);
+    await consumer.readToEnd();
+    // In position order the request's relink of p3 (to p2) comes after the later merge's
+    // (to p1), yet the mirror holds where p3 stands: under p1.
+    const relinks = consumer.applied.filter((change) => change.kind === "relinked");
+    expect(relinks.map((change) => change.contactId).sort()).toEqual([p2, p3, p3].sort());
+    expect(relinks.at(-1)?.contactId).toBe(p3);
+    expect(consumer.mirror.get(p3)).toBe(p1);
+    const { db } = await getConnection();
+    expect(sorted(consumer.mirror)).toEqual(sorted(await liveContacts(db)));
+  });
+
   it("never delivers the changes of a transaction that rolls back, and delivers those after it", async () => {
     const consumer = new Consumer(1000, AUTH);
     let late = 0;
@@ -169,6 +199,50 @@ describe.skipIf(!database.available)("the change feed under concurrent writes on
       .catch(() => undefined);
     await consumer.readToEnd();
     expect(consumer.applied.map((change) => change.contactId)).toEqual([late]);
+  });
+
+  it("mirrors an import exactly: older legacy customers take over live ones, deleted legacy rows stay out", async () => {
+    const live = await post("now@x.io", "111");
+    await post("other@x.io", "222");
+    const consumer = new Consumer(3, AUTH);
+    await consumer.readToEnd();
+
+    const source = await createPostgresDatabase({ migrated: false });
+    const legacy = await connect({ DATABASE_URL: source.url });
+    try {
+      await legacy.db.execute(sql`create table Contact (
+        id serial primary key, phoneNumber varchar, email varchar, linkedId int,
+        linkPrecedence varchar, createdAt timestamp not null default now(),
+        updatedAt timestamp not null default now(), deletedAt timestamp)`);
+      // An older customer holding the live contact's phone, as a chain 1003 -> 1002 -> 1001;
+      // a deleted row on the same phone; two primaries split over one email.
+      await legacy.db.execute(sql`insert into Contact
+        (id, phoneNumber, email, linkedId, linkPrecedence, createdAt, deletedAt) values
+        (1001, '111', 'old@x.io', null, 'primary', '2020-01-01', null),
+        (1002, '333', 'old@x.io', 1001, 'secondary', '2020-01-02', null),
+        (1003, '333', 'older@x.io', 1002, 'secondary', '2020-01-03', null),
+        (1004, '111', 'gone@x.io', null, 'primary', '2020-01-04', '2021-01-01'),
+        (1005, '555', 'split@x.io', null, 'primary', '2020-02-02', null),
+        (1006, '666', 'split@x.io', null, 'primary', '2020-02-01', null)`);
+      await importFromLegacy(await getConnection().then((c) => c.db), legacy.db, {
+        requestId: "import:feed-test",
+      });
+    } finally {
+      await legacy.close();
+      await source.drop();
+    }
+
+    await consumer.readToEnd();
+    const { db } = await getConnection();
+    expect(sorted(consumer.mirror)).toEqual(sorted(await liveContacts(db)));
+    expect(consumer.mirror.get(live)).toBe(1001);
+    expect(consumer.mirror.has(1004)).toBe(false);
+    expect(consumer.applied).toContainEqual(
+      expect.objectContaining({ contactId: 1004, primaryContactId: null, kind: "deleted" }),
+    );
+    expect(consumer.applied).toContainEqual(
+      expect.objectContaining({ contactId: live, primaryContactId: 1001, kind: "relinked" }),
+    );
   });
 
   it("reads a page from the middle of 5,000 events by index range reads of a few times limit rows, no table scan", async () => {
