@@ -1,11 +1,12 @@
 /**
- * POST /identify (also /api/identify): the Vercel Function. Glue only: read the body,
- * validate it, call the reconciler, and turn the result or the error into a Response.
- * It never throws; every failure becomes a JSON error with a request id that the log
- * line carries too.
+ * POST /identify (also /api/identify) and GET /identify/changes, the change feed (also
+ * /api/identify/changes): the one Vercel Function. Glue only: check the key, read and
+ * validate the input, call lib/, and turn the result or the error into a Response. It never
+ * throws; every failure becomes a JSON error with a request id that the log line carries too.
  */
 import { authorize } from "../lib/auth.js";
-import { getConfig } from "../lib/config.js";
+import { parseChangesQuery, readChanges } from "../lib/changes.js";
+import { type Config, getConfig } from "../lib/config.js";
 import { getDatabase } from "../lib/db/client.js";
 import { invalidRequest, methodNotAllowed, toErrorResponse } from "../lib/errors.js";
 import { checkJunkPatternsOnce, getGuardrails } from "../lib/guardrails.js";
@@ -24,13 +25,11 @@ async function handleIdentify(request: Request): Promise<Response> {
   let response: Response;
   let fields: Record<string, unknown> = {};
   try {
-    // An invalid setting fails every request as 500 misconfigured, before anything else:
-    // never served without the keys or guardrails it was meant to have. So does a deployment
-    // left open (no API_KEYS, no ALLOW_PUBLIC_ACCESS) or reaching its database in clear: the
-    // log line names the setting, and the answer names no customer.
-    const config = getConfig();
+    // An invalid setting fails every request as 500 misconfigured, before anything else: so
+    // does a deployment left open (no API_KEYS, no ALLOW_PUBLIC_ACCESS) or reaching its
+    // database in clear. The log line names the setting, and the answer names no customer.
+    const config = authorized(request);
     const guardrails = getGuardrails();
-    authorize(request, config.API_KEYS);
     if (request.method !== "POST") throw methodNotAllowed(["POST"]);
     const parsed = parseIdentifyRequest(await readJsonBody(request, BODY_LIMIT_BYTES));
     if (!parsed.success) throw invalidRequest(parsed.issues);
@@ -58,4 +57,54 @@ async function handleIdentify(request: Request): Promise<Response> {
   return response;
 }
 
-export default { fetch: handleIdentify };
+/**
+ * The access check every route makes first. An invalid setting fails every request as 500
+ * misconfigured, before anything else: never served without the keys or guardrails it was
+ * meant to have.
+ * @throws ConfigError, or HttpError 401.
+ */
+function authorized(request: Request): Config {
+  const config = getConfig();
+  getGuardrails();
+  authorize(request, config.API_KEYS);
+  return config;
+}
+
+/** GET /identify/changes: one page of the change feed (lib/changes.ts). */
+export async function handleChanges(request: Request): Promise<Response> {
+  const started = performance.now();
+  const requestId = crypto.randomUUID();
+  let response: Response;
+  let fields: Record<string, unknown> = {};
+  try {
+    authorized(request);
+    if (request.method !== "GET") throw methodNotAllowed(["GET"]);
+    const query = parseChangesQuery(new URL(request.url).searchParams);
+    const page = await readChanges(await getDatabase(), query);
+    fields = { outcome: "read", changes: page.changes.length };
+    response = jsonResponse(page, { headers: { "X-Request-Id": requestId } });
+  } catch (error) {
+    ({ response, log: fields } = toErrorResponse(error, requestId));
+  }
+  log(response.status >= 500 ? "error" : "info", "changes", {
+    requestId,
+    method: request.method,
+    status: response.status,
+    durationMs: Math.round((performance.now() - started) * 10) / 10,
+    ...fields,
+  });
+  return response;
+}
+
+/** The feed's paths, /identify/changes and /api/identify/changes, with or without a slash. */
+const CHANGES_PATH = /^[^?#]*\/identify\/changes\/?(?:[?#]|$)/;
+
+/**
+ * Every request of the function: the deployment routes /identify, /identify/changes and
+ * their /api forms here (scripts/build-function.ts) and the request keeps its own URL.
+ */
+export function handleRequest(request: Request): Promise<Response> {
+  return CHANGES_PATH.test(request.url) ? handleChanges(request) : handleIdentify(request);
+}
+
+export default { fetch: handleRequest };

@@ -59,3 +59,48 @@ export const ErrorResponseSchema = v.object({
 });
 
 export type ErrorResponse = v.InferOutput<typeof ErrorResponseSchema>;
+
+/**
+ * What happened to a contact, as a page of the change feed reports it:
+ * - created: it was created, as a primary or a secondary, or imported;
+ * - relinked: its primary changed (a merge, a settle, an import's repair);
+ * - deleted: it is soft-deleted (deleted_at set), so no longer a live contact: no primary;
+ * - erased: it was erased (npm run forget): no primary, and no values anywhere.
+ */
+export const CHANGE_KINDS = ["created", "relinked", "deleted", "erased"] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+/** A page of GET /identify/changes (lib/changes.ts). */
+export const ChangesResponseSchema = v.object({
+  changes: v.pipe(
+    v.array(
+      v.object({
+        contactId: v.pipe(ContactId, v.description("The contact that changed.")),
+        primaryContactId: v.pipe(
+          v.nullable(ContactId),
+          v.description(
+            "The contact's primary as this page was read, which may already reflect a later change; null when the contact is no longer live (deleted, erased): remove it.",
+          ),
+        ),
+        kind: v.pipe(
+          v.picklist(CHANGE_KINDS),
+          v.description(
+            "created: created as a primary or a secondary, or imported. relinked: its primary changed (a merge, a settle, an import's repair). deleted: soft-deleted, no longer a live contact (primaryContactId null). erased: erased on request (npm run forget; primaryContactId null): delete every copy.",
+          ),
+        ),
+        at: v.pipe(v.string(), v.isoTimestamp(), v.description("When the change was made (UTC).")),
+      }),
+    ),
+    v.description(
+      "Oldest first, in the order to apply them: set contactId to primaryContactId, or remove it when that is null.",
+    ),
+  ),
+  next: v.pipe(
+    v.string(),
+    v.description(
+      "Opaque cursor: pass it as after to read the changes that follow. An empty page hands back the cursor it was given.",
+    ),
+  ),
+});
+
+export type ChangesResponse = v.InferOutput<typeof ChangesResponseSchema>;

@@ -26,6 +26,20 @@ export const badJson = () =>
 export const invalidRequest = (issues: InputIssue[]) =>
   new HttpError(400, "invalid_request", "The request body does not match the contract", issues);
 
+/** A GET's query parameters are wrong: the same code as a wrong body, naming each parameter. */
+export const invalidQuery = (issues: InputIssue[]) =>
+  new HttpError(400, "invalid_request", "The query does not match the contract", issues);
+
+/** The change feed's `after` was not made by this feed, or not by this database's. */
+export const invalidCursor = (why: "malformed" | "unknown") =>
+  new HttpError(
+    400,
+    "invalid_cursor",
+    why === "malformed"
+      ? "after is not a cursor of this feed: pass the next of a previous page, or leave after out to start at the beginning"
+      : "after is ahead of anything this feed has handed out (a cursor of another database?): pass the next of a previous page, or leave after out to start at the beginning",
+  );
+
 export const methodNotAllowed = (allow: readonly string[]) =>
   new HttpError(405, "method_not_allowed", `Use ${allow.join(", ")}`, [], {
     Allow: allow.join(", "),

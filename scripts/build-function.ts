@@ -28,8 +28,12 @@ export const OUTPUT_DIR = join(ROOT, ".vercel/output");
 /** Longest a request may run on Vercel before it is cut (seconds). */
 const MAX_DURATION_SECONDS = 15;
 
-/** Every deployed request path of the function; a trailing slash answers the same. */
-const FUNCTION_ROUTE = "^/(?:api/)?identify/?$";
+/**
+ * Every deployed request path of the function, POST /identify and GET /identify/changes and
+ * their /api forms; a trailing slash answers the same. The function keeps the request's own
+ * URL, and api/identify.ts routes on it.
+ */
+const FUNCTION_ROUTE = "^/(?:api/)?identify(?:/changes)?/?$";
 
 /**
  * Modules of lib/db/client.ts the deployed function must not carry, each replaced by one

@@ -1,12 +1,18 @@
 /**
- * Builds the OpenAPI 3.1 document of POST /identify from the valibot schemas in lib/, so
- * the reference cannot drift from the code. `npm run openapi` writes it to
+ * Builds the OpenAPI 3.1 document of POST /identify and GET /identify/changes from the
+ * valibot schemas in lib/, so the reference cannot drift from the code. `npm run openapi` writes it to
  * public/openapi.json; a test fails when the committed file is stale.
  */
 import { toJsonSchema } from "@valibot/to-json-schema";
 import type { GenericSchema } from "valibot";
 import { BODY_LIMIT_BYTES } from "../api/identify.js";
-import { ContactResponseSchema, ErrorResponseSchema } from "../lib/contract.js";
+import { CHANGES_LIMIT_DEFAULT, CHANGES_LIMIT_MAX, encodeCursor } from "../lib/changes.js";
+import {
+  CHANGE_KINDS,
+  ChangesResponseSchema,
+  ContactResponseSchema,
+  ErrorResponseSchema,
+} from "../lib/contract.js";
 import { IdentifyRequestObjectSchema } from "../lib/input.js";
 
 /** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of a schema's wire (input) side. */
@@ -36,6 +42,153 @@ const errorResponse = (
     "application/json": { schema: { $ref: "#/components/schemas/ErrorResponse" }, examples },
   },
 });
+
+const unauthorizedResponse = () =>
+  errorResponse(
+    "Only when API keys are configured: no key, or not a valid one.",
+    {
+      unauthorized: errorExample("unauthorized", "Send an API key as Authorization: Bearer <key>"),
+    },
+    {
+      "WWW-Authenticate": {
+        schema: { type: "string" },
+        description: 'Bearer realm="identify", with error="invalid_token" for a wrong key.',
+      },
+    },
+  );
+
+/** A cursor as the feed hands them out (clients treat them as opaque). */
+const EXAMPLE_CURSOR = encodeCursor({ transactionId: 1042n, source: 0, id: 31n, contactId: 27 });
+
+/** GET /identify/changes. */
+function changesOperation() {
+  return {
+    operationId: "changes",
+    security: [{}, { apiKey: [] }],
+    summary: "The change feed: which customer each contact belongs to, change by change",
+    description: `Also reachable as /api/identify/changes. Every change to which customer a contact belongs, oldest first: a contact created (kind created), moved to another primary by a merge, a settle or an import (relinked), soft-deleted (deleted) or erased on request (erased). Page through it with next; apply each change in order to a map from contactId to primaryContactId, removing the contact when primaryContactId is null (kinds deleted and erased). The kinds: ${CHANGE_KINDS.join(", ")}. Whenever the feed has been read to its end (a page with no changes), the map holds exactly the live contacts and their current primaries. Pages never skip or repeat a change, whatever commits concurrently: a change appears once every transaction that began writing before it has ended. An empty page hands back the cursor it was given; keep it and ask again later.`,
+    parameters: [
+      {
+        name: "after",
+        in: "query",
+        required: false,
+        description:
+          "The next of the previous page. Leave it out to start at the beginning. Opaque: never build or change one.",
+        schema: { type: "string" },
+        example: EXAMPLE_CURSOR,
+      },
+      {
+        name: "limit",
+        in: "query",
+        required: false,
+        description: "Most changes in the page.",
+        schema: {
+          type: "integer",
+          minimum: 1,
+          maximum: CHANGES_LIMIT_MAX,
+          default: CHANGES_LIMIT_DEFAULT,
+        },
+      },
+    ],
+    responses: {
+      "200": {
+        description:
+          "The changes after `after`, oldest first, at most limit of them, and the cursor to continue from.",
+        headers: { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" } },
+        content: {
+          "application/json": {
+            schema: { $ref: "#/components/schemas/ChangesResponse" },
+            examples: {
+              merge: {
+                summary:
+                  "The first page after worked example 2 (ids and cursors differ per database)",
+                value: {
+                  changes: [
+                    {
+                      contactId: 11,
+                      primaryContactId: 11,
+                      kind: "created",
+                      at: "2026-12-02T06:20:33.101Z",
+                    },
+                    {
+                      contactId: 27,
+                      primaryContactId: 11,
+                      kind: "created",
+                      at: "2026-12-02T06:20:33.164Z",
+                    },
+                    {
+                      contactId: 27,
+                      primaryContactId: 11,
+                      kind: "relinked",
+                      at: "2026-12-02T06:20:33.219Z",
+                    },
+                  ],
+                  next: EXAMPLE_CURSOR,
+                },
+              },
+              erased: {
+                summary: "After npm run forget erased that customer",
+                value: {
+                  changes: [
+                    {
+                      contactId: 11,
+                      primaryContactId: null,
+                      kind: "erased",
+                      at: "2026-12-03T09:00:00.000Z",
+                    },
+                    {
+                      contactId: 27,
+                      primaryContactId: null,
+                      kind: "erased",
+                      at: "2026-12-03T09:00:00.000Z",
+                    },
+                  ],
+                  next: EXAMPLE_CURSOR,
+                },
+              },
+              end: {
+                summary: "Nothing new: the same cursor back",
+                value: { changes: [], next: EXAMPLE_CURSOR },
+              },
+            },
+          },
+        },
+      },
+      "400": errorResponse(
+        "after is not a cursor this feed handed out (malformed, altered, or ahead of anything handed out), or limit is not a whole number from 1 to 1000.",
+        {
+          invalidCursor: errorExample(
+            "invalid_cursor",
+            "after is not a cursor of this feed: pass the next of a previous page, or leave after out to start at the beginning",
+          ),
+          invalidLimit: errorExample("invalid_request", "The query does not match the contract", [
+            { path: "limit", message: "limit must be a whole number from 1 to 1000, given once" },
+          ]),
+        },
+      ),
+      "401": unauthorizedResponse(),
+      "405": errorResponse(
+        "Any method but GET.",
+        { methodNotAllowed: errorExample("method_not_allowed", "Use GET") },
+        { Allow: { schema: { type: "string", const: "GET" } } },
+      ),
+      "500": errorResponse(
+        "An unexpected failure, or an invalid setting of the deployment; details are in the server log.",
+        { internalError: errorExample("internal_error", "Something went wrong on our side") },
+      ),
+      "503": errorResponse(
+        "The database is unreachable, overloaded or timed out. Reading is safe to repeat.",
+        {
+          databaseUnavailable: errorExample(
+            "database_unavailable",
+            "The database is unavailable; retry shortly (the request is safe to repeat)",
+          ),
+        },
+        { "Retry-After": { schema: { type: "string" }, description: "Seconds to wait." } },
+      ),
+    },
+  };
+}
 
 /** The OpenAPI 3.1 document, as a plain JSON value. */
 export function buildOpenApiDocument() {
@@ -137,22 +290,7 @@ export function buildOpenApiDocument() {
                 ),
               },
             ),
-            "401": errorResponse(
-              "Only when API keys are configured: no key, or not a valid one.",
-              {
-                unauthorized: errorExample(
-                  "unauthorized",
-                  "Send an API key as Authorization: Bearer <key>",
-                ),
-              },
-              {
-                "WWW-Authenticate": {
-                  schema: { type: "string" },
-                  description:
-                    'Bearer realm="identify", with error="invalid_token" for a wrong key.',
-                },
-              },
-            ),
+            "401": unauthorizedResponse(),
             "405": errorResponse(
               "Any method but POST.",
               { methodNotAllowed: errorExample("method_not_allowed", "Use POST") },
@@ -202,11 +340,13 @@ export function buildOpenApiDocument() {
           },
         },
       },
+      "/identify/changes": { get: changesOperation() },
     },
     components: {
       schemas: {
         IdentifyRequest: jsonSchema(IdentifyRequestObjectSchema),
         ContactResponse: jsonSchema(ContactResponseSchema),
+        ChangesResponse: jsonSchema(ChangesResponseSchema),
         ErrorResponse: jsonSchema(ErrorResponseSchema),
       },
       securitySchemes: {

@@ -1,8 +1,9 @@
 /**
  * The local HTTP server behind `npm start`: srvx's node:http adapter (Node requests to Web
  * Requests and back) around the very same exported handler that Vercel runs, plus the routes
- * deployment has: /identify and /api/identify (each with or without a trailing slash, as
- * scripts/build-function.ts routes them), and public/ (srvx's static middleware).
+ * deployment has: /identify, /identify/changes and their /api forms (each with or without a
+ * trailing slash, as scripts/build-function.ts routes them), and public/ (srvx's static
+ * middleware).
  *
  * Whatever a client sends ends in an answer or a closed connection, never in an exception
  * out of the handler (which would stop the process): Node refuses what it cannot parse
@@ -62,7 +63,7 @@ export function createIdentifyServer(options: IdentifyServerOptions = {}): Serve
 }
 
 /** The paths the deployment routes to the function (scripts/build-function.ts). */
-const FUNCTION_PATH = /^\/(?:api\/)?identify\/?$/;
+const FUNCTION_PATH = /^\/(?:api\/)?identify(?:\/changes)?\/?$/;
 
 /** Routes a request the way the Vercel deployment does; never throws. */
 async function respond(

@@ -104,7 +104,7 @@ describe("the built function", () => {
     expect(config.regions).toEqual(vercel.regions);
   });
 
-  it("routes /identify and /api/identify, with or without a trailing slash, and nothing else", async () => {
+  it("routes /identify, /identify/changes and their /api forms, with or without a trailing slash, and nothing else", async () => {
     const { routes } = JSON.parse(await readFile(join(output, "config.json"), "utf8")) as {
       routes: { src?: string; dest?: string }[];
     };
@@ -112,8 +112,16 @@ describe("the built function", () => {
       routes.find((route) => route.src && new RegExp(route.src).test(path))?.dest;
     for (const path of ["/identify", "/identify/", "/api/identify", "/api/identify/"]) {
       expect(target(path), path).toBe("/api/identify");
+      expect(target(`${path.replace(/\/$/, "")}/changes`), path).toBe("/api/identify");
+      expect(target(`${path.replace(/\/$/, "")}/changes/`), path).toBe("/api/identify");
     }
-    for (const path of ["/identifyx", "/identify/x", "/api/identify.ts", "/"]) {
+    for (const path of [
+      "/identifyx",
+      "/identify/x",
+      "/identify/changesx",
+      "/api/identify.ts",
+      "/",
+    ]) {
       expect(target(path), path).toBeUndefined();
     }
   });

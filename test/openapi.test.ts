@@ -9,7 +9,8 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { sql } from "drizzle-orm";
 import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import identify, { BODY_LIMIT_BYTES } from "../api/identify.js";
-import { getConnection } from "../lib/db/client.js";
+import { getConnection, getDatabase } from "../lib/db/client.js";
+import { forgetCustomer } from "../lib/forget.js";
 import { parseIdentifyRequest } from "../lib/input.js";
 import { buildOpenApiDocument } from "../scripts/openapi.js";
 import { resetContacts, serveScratchDatabase } from "./support/databases.js";
@@ -29,7 +30,12 @@ const operation: Operation = committed.paths["/identify"].post;
 const responses = operation.responses as Record<string, Documented>;
 const requestExamples = operation.requestBody.content["application/json"].examples;
 
-const ajv = new Ajv2020({ strict: true, allErrors: true });
+const ajv = new Ajv2020({
+  strict: true,
+  allErrors: true,
+  // The change feed's times: what Date.prototype.toISOString writes.
+  formats: { "date-time": /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/ },
+});
 for (const [name, schema] of Object.entries(committed.components.schemas)) {
   ajv.addSchema(schema, `#/components/schemas/${name}`);
 }
@@ -224,4 +230,133 @@ describe("the OpenAPI response examples", () => {
       }
     },
   );
+
+  // The change feed, on the same database and with the same key.
+  describe("the OpenAPI examples of GET /identify/changes", () => {
+    const changes = committed.paths["/identify/changes"].get;
+    const feedResponses = changes.responses as unknown as Record<string, Documented>;
+    const examplesOf = (status: string) =>
+      feedResponses[status]?.content["application/json"]?.examples ?? {};
+
+    const get = (query = "", init: { key?: string | null; method?: string } = {}) => {
+      const { key = KEY, method = "GET" } = init;
+      return identify.fetch(
+        new Request(`http://localhost/identify/changes${query}`, {
+          method,
+          headers: key ? { Authorization: `Bearer ${key}` } : {},
+        }),
+      );
+    };
+    const post = (body: object) =>
+      identify.fetch(
+        new Request(IDENTIFY_URL, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        }),
+      );
+    const workedExample2 = async () => {
+      await post({ email: "george@hillvalley.edu", phoneNumber: "919191" });
+      await post({ email: "biffsucks@hillvalley.edu", phoneNumber: "717171" });
+      await post({ email: "george@hillvalley.edu", phoneNumber: "717171" });
+    };
+    const feedBody = async (response: Response) =>
+      (await response.json()) as { changes: { primaryContactId: number | null }[]; next: string };
+
+    const situations: Record<string, () => Promise<Response>> = {
+      // George's two contacts from the beginning: biffsucks' is created, then relinked
+      // under george's, and both changes already name george's as its primary.
+      "200 merge": async () => {
+        await workedExample2();
+        return get();
+      },
+      "200 erased": async () => {
+        await post({ email: "george@hillvalley.edu", phoneNumber: "919191" });
+        await post({ email: "biffsucks@hillvalley.edu", phoneNumber: "919191" });
+        const { next } = await feedBody(await get());
+        await forgetCustomer(await getDatabase(), { phoneNumber: "919191" }, { requestId: "t" });
+        return get(`?after=${next}`);
+      },
+      "200 end": async () => {
+        const { next } = await feedBody(await get());
+        return get(`?after=${next}`);
+      },
+      "400 invalidCursor": () => get("?after=not-a-cursor"),
+      "400 invalidLimit": () => get("?limit=0"),
+      "401 unauthorized": () => get("", { key: null }),
+      "405 methodNotAllowed": () => get("", { method: "POST" }),
+      "500 internalError": async () => {
+        const { db } = await getConnection();
+        const signature = "(bigint, bigint, bigint, integer, integer)";
+        await db.execute(sql.raw(`alter function identify_changes${signature} rename to gone`));
+        try {
+          return await get();
+        } finally {
+          await db.execute(sql.raw(`alter function gone${signature} rename to identify_changes`));
+        }
+      },
+      "503 databaseUnavailable": async () => {
+        const saved = process.env.DATABASE_URL;
+        process.env.DATABASE_URL = "postgres://identify@127.0.0.1:1/identify";
+        vi.resetModules();
+        try {
+          const fresh = (await import("../api/identify.js")).default;
+          return await fresh.fetch(
+            new Request("http://localhost/identify/changes", {
+              headers: { Authorization: `Bearer ${KEY}` },
+            }),
+          );
+        } finally {
+          if (saved === undefined) delete process.env.DATABASE_URL;
+          else process.env.DATABASE_URL = saved;
+        }
+      },
+    };
+
+    it("has response examples that match the schema documented for their status", () => {
+      for (const [status, response] of Object.entries(feedResponses)) {
+        const content = response.content["application/json"];
+        for (const [name, { value }] of Object.entries(content?.examples ?? {})) {
+          expect(schemaErrors(content?.schema.$ref ?? "", value), `${status} ${name}`).toEqual([]);
+        }
+      }
+    });
+
+    it("has a situation here for every example of the feed in the document", () => {
+      const documented = Object.keys(feedResponses).flatMap((status) =>
+        Object.keys(examplesOf(status)).map((name) => `${status} ${name}`),
+      );
+      expect(Object.keys(situations).sort()).toEqual(documented.sort());
+    });
+
+    it.each(Object.keys(situations))(
+      "shows in the %s example what the handler answers",
+      async (key) => {
+        const [status = "", name = ""] = key.split(" ");
+        const content = feedResponses[status]?.content["application/json"];
+        const example = content?.examples[name]?.value as Record<string, unknown> | undefined;
+        const response = await situations[key]?.();
+
+        expect(response?.status).toBe(Number(status));
+        const body = (await response?.json()) as Record<string, unknown>;
+        expect(schemaErrors(content?.schema.$ref ?? "", body)).toEqual([]);
+        if (status === "200") {
+          // Ids, times and cursors are the database's: the document's stand for any, but the
+          // kinds, and which changes carry no primary, are what the handler answers.
+          const shape = (page: unknown) =>
+            (page as { changes: { kind: string; primaryContactId: number | null }[] }).changes.map(
+              (change) => [change.kind, change.primaryContactId === null],
+            );
+          expect(shape(body)).toEqual(shape(example));
+        } else {
+          expect(body).toEqual({
+            error: {
+              ...(example?.error as object),
+              requestId: response?.headers.get("x-request-id"),
+            },
+          });
+        }
+      },
+    );
+  });
 });

@@ -177,6 +177,24 @@ describe("routes", () => {
     expect(b).toEqual(a);
   });
 
+  it("serves GET /identify/changes and its /api form, with or without a trailing slash, from the one handler", async () => {
+    await postJson("/identify", { email: "feed@example.com" });
+    const pages = [];
+    for (const path of [
+      "/identify/changes",
+      "/identify/changes/",
+      "/api/identify/changes",
+      "/api/identify/changes/",
+    ]) {
+      const response = await send({ path: `${path}?limit=1000` });
+      expect(response.status, path).toBe(200);
+      expect(response.headers["content-type"], path).toMatch(/^application\/json/);
+      pages.push(JSON.parse(response.text));
+    }
+    expect(pages[0].changes.length).toBeGreaterThan(0);
+    for (const page of pages) expect(page).toEqual(pages[0]);
+  });
+
   it("serves public/index.html at GET / with text/html", async () => {
     const response = await send({ path: "/" });
     expect(response.status).toBe(200);

@@ -88,10 +88,20 @@ export const identityEvents = pgTable(
     oldPrimaryId: integer("old_primary_id"),
     /** The contact's primary after the change (itself when it is the primary). */
     newPrimaryId: integer("new_primary_id").notNull(),
+    /**
+     * The transaction that wrote the event (txid_current(), epoch-qualified: never reused):
+     * the change feed's position (drizzle/functions/identify_changes.sql), as it is for
+     * erasures.
+     */
+    transactionId: bigint("transaction_id", { mode: "number" })
+      .notNull()
+      .default(sql`txid_current()`),
   },
   (t) => [
     index("identity_events_contact_idx").on(t.contactId, t.id),
     index("identity_events_request_idx").on(t.requestId),
+    // The change feed's range read: events after a position, in position order.
+    index("identity_events_feed_idx").on(t.transactionId, t.id),
   ],
 );
 
@@ -122,7 +132,9 @@ export const erasures = pgTable(
   },
   (t) => [
     check("erasures_count_matches", sql`${t.contactCount} = cardinality(${t.contactIds})`),
-    index("erasures_transaction_idx").on(t.transactionId),
+    // The change feed's range read (erasures after a position, in position order); the
+    // identity_events trigger's lookup by transaction uses it too.
+    index("erasures_feed_idx").on(t.transactionId, t.id),
   ],
 );
 

@@ -1,10 +1,11 @@
 /**
  * Every suite that holds a database to the product's contract: over HTTP, the reconciler,
- * the audit trail and guardrails, erasure, and the invariant checker. test/pglite.test.ts
+ * the audit trail and guardrails, the change feed, erasure, and the invariant checker. test/pglite.test.ts
  * and test/postgres.test.ts run them all on the one database each serves.
  */
 import type { Backend } from "../support/databases.js";
 import { auditSuite } from "./audit.js";
+import { changesSuite } from "./changes.js";
 import { forgetSuite } from "./forget.js";
 import { handlerSuite } from "./handler.js";
 import { invariantsSuite } from "./invariants.js";
@@ -16,5 +17,6 @@ export function sharedSuites(database: Backend): void {
   handlerSuite(database);
   reconcilerSuite(database);
   auditSuite(database);
+  changesSuite(database);
   forgetSuite(database);
 }

@@ -1,0 +1,189 @@
+-- One page of the change feed, GET /identify/changes (lib/changes.ts): the changes after a
+-- position, oldest first, at most p_limit of them, with the xmax of the snapshot read.
+-- Reads only, and takes no lock. (VOLATILE, not STABLE, because step 2 below needs each of
+-- its statements to see transactions that committed after the page's snapshot.)
+--
+-- A change is a row of identity_events (a contact created, imported or relinked) or one
+-- contact of a row of erasures (that contact erased). Its position is
+--   (transaction_id, source, id, contact_id)
+-- where transaction_id is the writing transaction's id (txid_current(), the epoch-qualified
+-- xid8 value, never reused or wrapped), source 0 for an event and 1 for an erasure, id the
+-- row's id and contact_id the contact (an erasure row names several).
+--
+-- Never skips, never repeats. Commit order is not id order: a transaction may take its id
+-- early and commit late, so a cursor on ids alone would pass over its rows before they are
+-- visible. So a page is read in three steps:
+--   1. the first p_limit changes after the position among those one statement's snapshot
+--      (pg_current_snapshot(), taken with the rows) can see, and that snapshot;
+--   2. the horizon: the smallest transaction id the snapshot lists as running, below the
+--      last of those changes, that has or may still have changes here, else the snapshot's
+--      xmax. A listed transaction is passed over only when it cannot: rolled back since, or
+--      committed since without a row here (checked in a statement of its own, whose newer
+--      snapshot sees what it committed), or running in another database (pg_stat_activity),
+--      since transaction ids are the server's and the snapshot lists every database's. Any
+--      other (running here, prepared, a session this role may not see) holds the horizon;
+--   3. the changes below the horizon.
+-- Every transaction below the horizon that has changes here had ended when the snapshot was
+-- taken, so they are visible to step 1; every one still to commit here has an id at or above
+-- it: nothing can ever appear behind a position handed out. Changes of transactions still
+-- running wait for a later page, so the feed runs behind the oldest transaction writing to
+-- this database, however long that one takes, and only behind those. The horizon may come
+-- out lower than an earlier page's (a transaction this role cannot see), never wrong; so a
+-- cursor is refused as unknown only at or past the snapshot's xmax, which no page can have
+-- handed out and which only grows.
+--
+-- An exact mirror. The order of two transactions' ids is not the order their changes took
+-- effect in either (an import takes its id long before it locks contacts), so the contact's
+-- primary is not taken from the event, which says what it was then, but read from contacts
+-- in this same snapshot: what it is now. Any change after this read is made by a transaction
+-- the snapshot did not see, and which step 2 did not pass over (every change writes an
+-- event), so at or above the horizon: it comes on a later page with the newer primary; applied in
+-- order, the last change of every contact carries its primary as it stands. A contact
+-- soft-deleted by now reads as 'deleted' (no primary: it is not a live contact); one whose
+-- row is gone cannot have events left (an erasure deletes them with it) and reads as
+-- 'erased' all the same.
+--
+-- Bounded work: two index range reads, on identity_events_feed_idx and erasures_feed_idx,
+-- each of at most p_limit (+ 1) rows, a primary-key probe of contacts per event, then the
+-- merge of at most 2 * p_limit + 1 rows and the contacts their erasures list; then, only for
+-- transactions running when the page was read, a status check and two index probes each
+-- (none on a quiet database, a few under load). Planned once
+-- per session with enable_seqscan = off, as the other functions are, so no plan made without
+-- statistics reads a table whole.
+--
+-- Arguments, from the cursor (lib/changes.ts): an event position (T, 0, I) reads events
+-- after (T, I) and every erasure of T on; an erasure position (T, 1, E, C) passes
+-- I = the largest bigint, so no more events of T, and reads erasure contacts after (T, E, C).
+-- The beginning is (0, 0, 0, 0).
+--
+-- The snapshot's xmax comes back on every row, and alone (with null change columns) when the
+-- page is empty, so that the caller can refuse a cursor at or past it.
+CREATE OR REPLACE FUNCTION identify_changes(
+  p_transaction_id bigint,
+  p_event_id bigint,
+  p_erasure_id bigint,
+  p_contact_id integer,
+  p_limit integer
+)
+RETURNS TABLE (
+  snapshot_xmax bigint,
+  transaction_id bigint,
+  source integer,
+  id bigint,
+  contact_id integer,
+  primary_contact_id integer,
+  kind text,
+  occurred_at timestamptz
+)
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_snapshot pg_snapshot;
+  v_here oid := (SELECT d.oid FROM pg_database d WHERE d.datname = current_database());
+  v_xmax bigint;
+  v_below bigint;
+  v_xid xid8;
+  v_status text;
+  v_transaction_ids bigint[];
+  v_sources integer[];
+  v_ids bigint[];
+  v_contact_ids integer[];
+  v_primary_ids integer[];
+  v_kinds text[];
+  v_times timestamptz[];
+BEGIN
+  -- 1. The page's candidates: the first p_limit changes after the position among those this
+  --    statement's snapshot can see, read together with that snapshot.
+  WITH snapshot AS MATERIALIZED (
+    SELECT pg_current_snapshot() AS s
+  ), events AS (
+    -- Each event with where its contact stands: its primary, 0 when soft-deleted, null when
+    -- the row is gone. A scalar subquery, so it is one primary-key probe per event returned
+    -- (a join may be planned as a merge over the whole primary key), and inside the LIMIT,
+    -- so only the events returned are probed.
+    SELECT e.transaction_id, e.id, e.contact_id, e.kind, e.occurred_at,
+           (SELECT CASE WHEN c.deleted_at IS NULL THEN coalesce(c.linked_id, c.id) ELSE 0 END
+              FROM contacts c WHERE c.id = e.contact_id) AS stands
+      FROM identity_events e
+     WHERE (e.transaction_id, e.id) > (p_transaction_id, p_event_id)
+       AND e.transaction_id < (SELECT pg_snapshot_xmax(snapshot.s)::text::bigint FROM snapshot)
+     ORDER BY e.transaction_id, e.id
+     LIMIT p_limit
+  ), erased AS (
+    -- One more row than the page: the first may hold only contacts already read.
+    SELECT r.transaction_id, r.id, r.contact_ids, r.occurred_at
+      FROM erasures r
+     WHERE (r.transaction_id, r.id) >= (p_transaction_id, p_erasure_id)
+       AND r.transaction_id < (SELECT pg_snapshot_xmax(snapshot.s)::text::bigint FROM snapshot)
+     ORDER BY r.transaction_id, r.id
+     LIMIT p_limit + 1
+  ), changes AS (
+    SELECT e.transaction_id, 0 AS source, e.id, e.contact_id,
+           CASE WHEN e.stands > 0 THEN e.stands END AS primary_contact_id,
+           CASE WHEN e.stands IS NULL THEN 'erased'
+                WHEN e.stands = 0 THEN 'deleted'
+                WHEN e.kind = 'relinked' THEN 'relinked'
+                ELSE 'created' END AS kind,
+           e.occurred_at
+      FROM events e
+    UNION ALL
+    SELECT r.transaction_id, 1, r.id, u.contact_id, NULL::integer, 'erased', r.occurred_at
+      FROM erased r
+     CROSS JOIN LATERAL unnest(r.contact_ids) AS u(contact_id)
+     WHERE (r.transaction_id, r.id, u.contact_id) > (p_transaction_id, p_erasure_id, p_contact_id)
+  ), page AS (
+    SELECT * FROM changes ch
+     ORDER BY ch.transaction_id, ch.source, ch.id, ch.contact_id
+     LIMIT p_limit
+  )
+  SELECT (SELECT snapshot.s FROM snapshot),
+         coalesce(array_agg(p.transaction_id ORDER BY p.transaction_id, p.source, p.id, p.contact_id), '{}'),
+         array_agg(p.source ORDER BY p.transaction_id, p.source, p.id, p.contact_id),
+         array_agg(p.id ORDER BY p.transaction_id, p.source, p.id, p.contact_id),
+         array_agg(p.contact_id ORDER BY p.transaction_id, p.source, p.id, p.contact_id),
+         array_agg(p.primary_contact_id ORDER BY p.transaction_id, p.source, p.id, p.contact_id),
+         array_agg(p.kind ORDER BY p.transaction_id, p.source, p.id, p.contact_id),
+         array_agg(p.occurred_at ORDER BY p.transaction_id, p.source, p.id, p.contact_id)
+    INTO v_snapshot, v_transaction_ids, v_sources, v_ids, v_contact_ids, v_primary_ids, v_kinds, v_times
+    FROM page p;
+  v_xmax := pg_snapshot_xmax(v_snapshot)::text::bigint;
+
+  -- 2. The horizon: the first transaction the snapshot saw running, below the last candidate,
+  --    that has or may still have changes here. Each check is a statement of its own, with a
+  --    snapshot newer than the page's.
+  v_below := v_xmax;
+  FOR v_xid IN
+    SELECT x FROM pg_snapshot_xip(v_snapshot) x
+     WHERE x::text::bigint < v_transaction_ids[cardinality(v_transaction_ids)]
+     ORDER BY x
+  LOOP
+    v_status := pg_xact_status(v_xid);
+    -- Rolled back: nothing of it will ever be visible.
+    CONTINUE WHEN v_status = 'aborted';
+    IF v_status = 'committed' THEN
+      -- Committed since the page's snapshot: what it wrote here, if anything, is visible now.
+      CONTINUE WHEN NOT EXISTS (SELECT FROM identity_events e WHERE e.transaction_id = v_xid::text::bigint)
+                AND NOT EXISTS (SELECT FROM erasures r WHERE r.transaction_id = v_xid::text::bigint);
+    ELSE
+      -- Running: only a transaction of another database can be passed over.
+      CONTINUE WHEN EXISTS (SELECT FROM pg_stat_activity a
+                             WHERE a.backend_xid = v_xid::xid AND a.datid <> v_here);
+    END IF;
+    v_below := v_xid::text::bigint;
+    EXIT;
+  END LOOP;
+
+  -- 3. The candidates below the horizon; the snapshot's xmax alone when there are none.
+  RETURN QUERY
+    SELECT v_xmax, p.transaction_id, p.source, p.id, p.contact_id, p.primary_contact_id, p.kind, p.occurred_at
+      FROM (SELECT 1) one
+      LEFT JOIN LATERAL (
+        SELECT * FROM unnest(v_transaction_ids, v_sources, v_ids, v_contact_ids, v_primary_ids, v_kinds, v_times)
+                   AS u(transaction_id, source, id, contact_id, primary_contact_id, kind, occurred_at)
+         WHERE u.transaction_id < v_below) p ON true
+     ORDER BY p.transaction_id, p.source, p.id, p.contact_id;
+END
+$$;
