@@ -130,7 +130,7 @@ describe.skipIf(!database.available)("the change feed under concurrent writes on
     const erased = await forgetCustomer(
       db,
       { email: "c7-3@x.io" },
-      { requestId: "ticket-feed", lockTimeoutMs: 10_000 },
+      { requestId: "TICKET-8001", lockTimeoutMs: 10_000 },
     );
     expect(erased.contactIds.length).toBeGreaterThan(1);
     const before = consumer.applied.length;
@@ -253,7 +253,7 @@ describe.skipIf(!database.available)("the change feed under concurrent writes on
         select 'bulk' || n || '@x.io', 'primary' from generate_series(1, 5000) n returning id)
       insert into identity_events (request_id, kind, contact_id, new_primary_id)
       select 'bulk', 'created_primary', id, id from inserted`);
-    await forgetCustomer(db, { email: "bulk17@x.io" }, { requestId: "ticket-bounded" });
+    await forgetCustomer(db, { email: "bulk17@x.io" }, { requestId: "TICKET-8002" });
     // With statistics, a join to contacts was planned as a merge over its whole primary key.
     await db.execute(sql`analyze contacts, identity_events, erasures`);
     const [middle] = await queryRows<{ transaction_id: string; id: string }>(
