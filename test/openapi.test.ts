@@ -274,7 +274,11 @@ describe("the OpenAPI response examples", () => {
         await post({ email: "george@hillvalley.edu", phoneNumber: "919191" });
         await post({ email: "biffsucks@hillvalley.edu", phoneNumber: "919191" });
         const { next } = await feedBody(await get());
-        await forgetCustomer(await getDatabase(), { phoneNumber: "919191" }, { requestId: "TICKET-8003" });
+        await forgetCustomer(
+          await getDatabase(),
+          { phoneNumber: "919191" },
+          { requestId: "TICKET-8003" },
+        );
         return get(`?after=${next}`);
       },
       "200 end": async () => {
