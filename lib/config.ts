@@ -14,8 +14,8 @@
  * - `npm start` on an interface other machines reach needs API_KEYS (or ALLOW_PUBLIC_ACCESS).
  *
  * This module depends on nothing else of the service but its errors: the guardrails and the
- * server derive their settings from what it validates (lib/db/client.ts imports it, so the
- * driver rule it needs is restated in usesNodePostgres rather than imported).
+ * server derive their settings from what it validates, and lib/db/client.ts picks its driver
+ * with usesNodePostgres, the rule the TLS check here applies.
  */
 import { isIP } from "node:net";
 import * as v from "valibot";
@@ -343,13 +343,13 @@ export function isLoopbackHost(host: string): boolean {
   return isIP(name) === 6 && URL.canParse(url) && new URL(url).hostname === "[::1]";
 }
 
-/** Hosts served by Neon's own WebSocket proxy: the Neon driver's, as lib/db/client.ts says. */
+/** Hosts served by Neon's own WebSocket proxy, which the Neon driver reaches. */
 const isNeonHost = (hostname: string) => /\.neon\.(tech|build)$/i.test(hostname);
 
 /**
- * Whether lib/db/client.ts's driverFor picks node-postgres for `url`: not a Neon host, and no
- * NEON_WS_PROXY. (The Neon driver always goes through TLS, wss://, or a loopback ws:// proxy.)
- * Restated here because lib/db/client.ts imports this module; a test keeps the two in step.
+ * Whether `url` is reached with node-postgres: not a Neon host, and no NEON_WS_PROXY. The one
+ * driver rule: lib/db/client.ts's driverFor picks by it, and the TLS check here applies it
+ * (the Neon driver always goes through TLS, wss://, or a loopback ws:// proxy).
  */
 export function usesNodePostgres(url: string, neonWsProxy: string | undefined): boolean {
   return !neonWsProxy && !isNeonHost(new URL(url).hostname);

@@ -7,7 +7,7 @@
  * - unset: the embedded PGlite database, migrated when opened (pglite.ts). Never on Vercel.
  * Each driver module is imported only when chosen, so a process loads one of them.
  */
-import { type Config, getConfig } from "../config.js";
+import { type Config, getConfig, usesNodePostgres } from "../config.js";
 import { DatabaseUnavailableError } from "../errors.js";
 import type { Database, DriverConnection } from "./database.js";
 import type { MigrateOptions, MigrationReport } from "./migrate.js";
@@ -55,14 +55,10 @@ export async function closeDatabase(): Promise<void> {
   if (open) await (await open.catch(() => undefined))?.close();
 }
 
-/** Hosts served by Neon's own WebSocket proxy. */
-const isNeonHost = (hostname: string) => /\.neon\.(tech|build)$/i.test(hostname);
-
 /** The driver a configuration selects (see the module comment). */
 export function driverFor(config: Pick<Config, "DATABASE_URL" | "NEON_WS_PROXY">): DriverName {
   if (!config.DATABASE_URL) return "pglite";
-  if (config.NEON_WS_PROXY || isNeonHost(new URL(config.DATABASE_URL).hostname)) return "neon";
-  return "node-postgres";
+  return usesNodePostgres(config.DATABASE_URL, config.NEON_WS_PROXY) ? "node-postgres" : "neon";
 }
 
 /** Opens a new connection for the given configuration (not shared; the caller closes it). */
