@@ -25,6 +25,7 @@ import {
   type DatabaseIdentity,
   decideMigration,
   describeDatabase,
+  identicalDatabases,
   identifyDatabase,
   recordDeployment,
 } from "../lib/db/deployment.js";
@@ -95,20 +96,14 @@ const hostOf = (url: string) => new URL(url).host;
 
 /**
  * What the function's own URL reaches, when the build was given both: the same database as
- * the one about to be migrated, or the build stops. Strictly the same facts, not merely
- * compatible ones: both are asked by the same role of the same server, so any difference
- * means two databases.
+ * the one about to be migrated, or the build stops.
  */
 async function checkPooledReachesTheSame(here: DatabaseIdentity): Promise<void> {
   if (!pooledUrl || !unpooledUrl) return;
   const pooled = await open(configFor(pooledUrl));
   try {
     const there = await identifyDatabase(pooled.db);
-    const same =
-      there.databaseOid === here.databaseOid &&
-      there.systemIdentifier === here.systemIdentifier &&
-      there.neonTimelineId === here.neonTimelineId;
-    if (!same) {
+    if (!identicalDatabases(there, here)) {
       fail(
         "Refusing to migrate: DATABASE_URL and DATABASE_URL_UNPOOLED reach different " +
           `databases: ${describeDatabase(there)} at ${hostOf(pooledUrl)} and ` +

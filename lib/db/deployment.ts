@@ -78,6 +78,19 @@ export function sameDatabase(a: DatabaseIdentity, b: DatabaseIdentity): boolean 
   );
 }
 
+/**
+ * True when two identities report exactly the same facts, unknown ones included: for two
+ * connections of one role to one server (the pooled and the unpooled URL), where any
+ * difference at all means two databases.
+ */
+export function identicalDatabases(a: DatabaseIdentity, b: DatabaseIdentity): boolean {
+  return (
+    a.databaseOid === b.databaseOid &&
+    a.systemIdentifier === b.systemIdentifier &&
+    a.neonTimelineId === b.neonTimelineId
+  );
+}
+
 /** A database's name and identity, for messages (no host: the server told us, not a URL). */
 export function describeDatabase(identity: DatabaseIdentity): string {
   const facts = [
