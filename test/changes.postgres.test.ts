@@ -201,6 +201,39 @@ describe.skipIf(!database.available)("the change feed under concurrent writes on
     expect(consumer.applied.map((change) => change.contactId)).toEqual([late]);
   });
 
+  it("delivers every committed change at once while transactions of another database begin and end", async () => {
+    // Transaction ids are the server's: the snapshot a page is read in lists the transactions
+    // of every database, and those of another must never hold this feed back, even when one
+    // ends while the page is being read.
+    const elsewhere = await createPostgresDatabase({ migrated: false });
+    const churners = await Promise.all(
+      [1, 2, 3].map(() => connect({ DATABASE_URL: elsewhere.url })),
+    );
+    let churning = true;
+    const churn = churners.map(async ({ db }) => {
+      while (churning) {
+        await db.transaction(async (tx) => {
+          await tx.execute(sql`select txid_current()`);
+          await tx.execute(sql`select pg_sleep(0.0005)`);
+        });
+      }
+    });
+    const consumer = new Consumer(1000, AUTH);
+    const held: number[] = [];
+    try {
+      for (let i = 0; i < 1000; i++) {
+        await post(`churn${i}@x.io`, null);
+        if ((await consumer.readPage()) !== 1) held.push(i);
+      }
+    } finally {
+      churning = false;
+      await Promise.all(churn);
+      await Promise.all(churners.map((churner) => churner.close()));
+      await elsewhere.drop();
+    }
+    expect(held).toEqual([]);
+  });
+
   it("mirrors an import exactly: older legacy customers take over live ones, deleted legacy rows stay out", async () => {
     const live = await post("now@x.io", "111");
     await post("other@x.io", "222");

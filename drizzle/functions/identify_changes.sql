@@ -19,8 +19,9 @@
 --      last of those changes, that has or may still have changes here, else the snapshot's
 --      xmax. A listed transaction is passed over only when it cannot: rolled back since, or
 --      committed since without a row here (checked in a statement of its own, whose newer
---      snapshot sees what it committed), or running in another database (pg_stat_activity),
---      since transaction ids are the server's and the snapshot lists every database's. Any
+--      snapshot sees what it committed), or running in another database (pg_stat_activity,
+--      read before the statuses), since transaction ids are the server's and the snapshot
+--      lists every database's. Any
 --      other (running here, prepared, a session this role may not see) holds the horizon;
 --   3. the changes below the horizon.
 -- Every transaction below the horizon that has changes here had ended when the snapshot was
@@ -87,6 +88,7 @@ DECLARE
   v_below bigint;
   v_xid xid8;
   v_status text;
+  v_elsewhere xid[];
   v_transaction_ids bigint[];
   v_sources integer[];
   v_ids bigint[];
@@ -160,6 +162,16 @@ BEGIN
      WHERE x::text::bigint < v_transaction_ids[cardinality(v_transaction_ids)]
      ORDER BY x
   LOOP
+    -- The transactions then running in other databases, read once, before any status: a
+    -- transaction still running at its status check below was running at this read too, so
+    -- it is listed here if it is another database's. (Read after the status, one that ends
+    -- in between would be missing here and taken for this database's, holding the horizon
+    -- for nothing: an empty page while the database is quiet.)
+    IF v_elsewhere IS NULL THEN
+      SELECT coalesce(array_agg(a.backend_xid), '{}') INTO v_elsewhere
+        FROM pg_stat_activity a
+       WHERE a.datid <> v_here AND a.backend_xid IS NOT NULL;
+    END IF;
     v_status := pg_xact_status(v_xid);
     -- Rolled back: nothing of it will ever be visible.
     CONTINUE WHEN v_status = 'aborted';
@@ -169,8 +181,7 @@ BEGIN
                 AND NOT EXISTS (SELECT FROM erasures r WHERE r.transaction_id = v_xid::text::bigint);
     ELSE
       -- Running: only a transaction of another database can be passed over.
-      CONTINUE WHEN EXISTS (SELECT FROM pg_stat_activity a
-                             WHERE a.backend_xid = v_xid::xid AND a.datid <> v_here);
+      CONTINUE WHEN v_xid::xid = ANY (v_elsewhere);
     END IF;
     v_below := v_xid::text::bigint;
     EXIT;
