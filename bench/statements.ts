@@ -81,7 +81,7 @@ export interface BenchServer {
   /** How statements are counted, or "unavailable: <why>". */
   readonly counting: string;
   readonly counter?: StatementCounter;
-  /** Closes the counter's connection; stops and deletes a throwaway cluster. Synchronous parts first. */
+  /** Closes the counter's connection; stops and deletes a throwaway cluster. */
   close(): Promise<void>;
   /** Stops a throwaway cluster at once (for exit paths that cannot wait). */
   stopNow(): void;
