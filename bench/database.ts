@@ -6,7 +6,8 @@
  * Why pg_stat_user_functions and not pg_stat_statements: pg_stat_statements needs the server
  * to preload it (a restart), which a shared server may not have; function statistics need
  * only `track_functions = 'pl'`, which the bench sets on its own databases. Each request is
- * one call of one PL/pgSQL function, whose total_time includes everything it runs.
+ * one call of one PL/pgSQL function, whose total_time includes everything it runs; that it is
+ * one statement per request is counted apart, where pg_stat_statements allows (statements.ts).
  */
 import { readFileSync } from "node:fs";
 import { sql } from "drizzle-orm";

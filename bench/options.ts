@@ -15,6 +15,8 @@ export interface BenchOptions {
   warmupMs: number;
   /** Extra lookups at concurrency 16 after each service start, so its JIT is warm. */
   serviceWarmupMs: number;
+  /** Stay on the given server even when a throwaway cluster could count statements. */
+  givenServer: boolean;
 }
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -24,11 +26,15 @@ export const USAGE = `Usage: npm run bench -- [options]
   --profile           only profile the service under lookups at concurrency 16 (node --cpu-prof)
   --duration <s>      measured seconds per run
   --warmup <s>        warm-up seconds per run
+  --given-server      run on DATABASE_URL's server even when it cannot count statements
   --help              this text
 
 Environment: DATABASE_URL is the server-level URL the bench creates its databases through
 (default postgres://postgres@127.0.0.1:5432/postgres); it must be allowed to create databases
-and to set track_functions (a superuser).`;
+and to set track_functions (a superuser). Statements per request need pg_stat_statements in
+its shared_preload_libraries; when it is not, and the server is on this machine, the bench
+runs on a throwaway cluster of its own instead (initdb from PG_BIN, pg_config --bindir or
+/usr/lib/postgresql/<major>/bin), deleted at the end.`;
 
 function seconds(text: string | undefined, name: string, fallback: number): number {
   const value = text === undefined ? fallback : Number(text);
@@ -51,6 +57,7 @@ export function readOptions(
       profile: { type: "boolean", default: false },
       duration: { type: "string" },
       warmup: { type: "string" },
+      "given-server": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -67,5 +74,6 @@ export function readOptions(
     durationMs: seconds(values.duration, "--duration", quick ? 3 : 10),
     warmupMs: seconds(values.warmup, "--warmup", quick ? 1 : 2),
     serviceWarmupMs: quick ? 3_000 : 5_000,
+    givenServer: values["given-server"] === true,
   };
 }

@@ -6,6 +6,7 @@ import type { LatencySummary } from "./load.js";
 import type { Section } from "./options.js";
 import { type ProfileSummary, renderProfile } from "./profile.js";
 import type { Implementation } from "./server.js";
+import type { StatementCount } from "./statements.js";
 import type { WorkloadName } from "./workloads.js";
 
 /** One implementation, workload and concurrency, measured. */
@@ -28,6 +29,8 @@ export interface RunRecord {
   dbMsPerCall: number;
   /** CPU (user + system) of the implementation's processes per request. */
   cpuMsPerRequest: number;
+  /** Statements it sent in the window (pg_stat_statements); absent when they could not be counted. */
+  statements?: StatementCount;
   /** 1-minute load average when the window ended. */
   load: number;
 }
@@ -37,6 +40,10 @@ export interface BenchResults {
   command: string;
   machine: string;
   commit: string;
+  /** The PostgreSQL server the run used, and why that one. */
+  server: string;
+  /** How statements per request were counted, or "unavailable: <why>". */
+  statementCounting: string;
   loadAtStart: string;
   loadAtEnd: string;
   runs: RunRecord[];
@@ -53,6 +60,13 @@ export interface Goal {
 const f = (value: number | undefined, digits = 2) =>
   value !== undefined && Number.isFinite(value) ? value.toFixed(digits) : "-";
 const count = (value: number) => value.toLocaleString("en-US");
+/** Exact when whole ("1"), else enough digits that 1.0003 never reads as 1.000. */
+const perRequest = (statements: StatementCount | undefined) =>
+  statements === undefined || !Number.isFinite(statements.perRequest)
+    ? "-"
+    : Number.isInteger(statements.perRequest)
+      ? String(statements.perRequest)
+      : statements.perRequest.toPrecision(6);
 
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -150,6 +164,19 @@ function evaluateGoals(runs: readonly RunRecord[]): Goal[] {
         met: c.difference <= P50_MARGIN_MS,
       });
   }
+  const counted = runs.filter((r) => r.implementation === "ours" && r.statements);
+  if (counted.length) {
+    const off = counted.filter((r) => r.statements?.perRequest !== 1);
+    goals.push({
+      goal: "ours: exactly 1 statement per request, every run",
+      measured: off.length
+        ? off
+            .map((r) => `${r.section} ${r.workload} c${r.concurrency}: ${perRequest(r.statements)}`)
+            .join("; ")
+        : `1 in all ${counted.length} runs counted`,
+      met: off.length === 0,
+    });
+  }
   const flat = runs.filter((r) => r.section === "flat" && r.implementation === "ours");
   const base = flat[0];
   if (base && flat.length > 1) {
@@ -174,6 +201,7 @@ const RUN_HEADERS = [
   "p99",
   "DB ms/call",
   "CPU ms/req",
+  "stmt/req",
   "errors",
   "load",
 ];
@@ -187,9 +215,50 @@ const runRow = (r: RunRecord) => [
   f(r.latencyMs.p99),
   f(r.dbMsPerCall, 3),
   f(r.cpuMsPerRequest, 3),
+  perRequest(r.statements),
   String(r.errors),
   f(r.load),
 ];
+
+/** Statements per request of every run counted, each distinct statement named once below. */
+function renderStatements({ runs, statementCounting }: BenchResults): string[] {
+  const counted = runs.filter((r) => r.statements);
+  if (!counted.length) return [`Statements per request: ${statementCounting}`];
+  const labels = new Map<string, string>();
+  const label = (query: string) => {
+    if (!labels.has(query)) labels.set(query, `S${labels.size + 1}`);
+    return labels.get(query) ?? "";
+  };
+  const rows = counted.map((r) => [
+    r.section,
+    r.workload,
+    String(r.concurrency),
+    r.distanceMs ? `${r.distanceMs} ms` : "",
+    r.implementation,
+    count(r.requests),
+    count(r.statements?.total ?? 0),
+    perRequest(r.statements),
+    (r.statements?.queries ?? []).map((q) => `${label(q.query)} ${count(q.calls)}`).join(", "),
+  ]);
+  return [
+    `Statements per request (${statementCounting}): every top-level statement sent in the window`,
+    table(
+      [
+        "section",
+        "workload",
+        "c",
+        "away",
+        "impl",
+        "requests",
+        "statements",
+        "per request",
+        "which",
+      ],
+      rows,
+    ),
+    ...[...labels].map(([query, name]) => `${name}: ${query}`),
+  ];
+}
 
 export function renderReport(results: BenchResults): string {
   const { runs } = results;
@@ -197,6 +266,7 @@ export function renderReport(results: BenchResults): string {
     `identify benchmark ${results.startedAt}: ${results.command}`,
     `machine: ${results.machine}`,
     `commit:  ${results.commit}; load average ${results.loadAtStart} at start, ${results.loadAtEnd} at end`,
+    `server:  ${results.server}`,
   ];
   const section = (name: RunRecord["section"]) => runs.filter((r) => r.section === name);
 
@@ -274,6 +344,7 @@ export function renderReport(results: BenchResults): string {
     out.push(table(RUN_HEADERS, section("profile").map(runRow)));
     out.push(renderProfile(p));
   }
+  out.push("", ...renderStatements(results));
   const problems = runs.flatMap((r) =>
     r.problems.map((p) => `${r.section} ${r.implementation} ${r.workload} c${r.concurrency}: ${p}`),
   );

@@ -3,7 +3,8 @@
  * correct implementation (minimal/) side by side, each on a fresh database, with the same
  * closed-loop HTTP load, and reports where each request's cost goes: throughput and latency,
  * database time per call (pg_stat_user_functions) and Node CPU per request (/proc of the
- * server's processes). Sections: cost (every workload at c=16 and c=1), flat (lookups at
+ * server's processes) and statements sent per request (pg_stat_statements, on a throwaway
+ * cluster when the given server does not preload it: statements.ts). Sections: cost (every workload at c=16 and c=1), flat (lookups at
  * growing table sizes with no ANALYZE), distance (c=1 with the database 5 and 10 ms away),
  * and --profile (a CPU profile of the service). Prints the report, writes
  * bench/results/latest.json; exits 1 on an invariant violation or an aborted run.
@@ -31,6 +32,7 @@ import { countContacts, preloadCustomers, prepareMergePairs, sampleContacts } fr
 import { readProfile, summarizeProfile } from "./profile.js";
 import { type BenchResults, type RunRecord, renderReport } from "./report.js";
 import { type Implementation, type ServiceProcess, startService } from "./server.js";
+import { type BenchServer, chooseServer, statementsBetween } from "./statements.js";
 import { MERGE_SHARE, requestSource, WORKLOADS, type WorkloadName } from "./workloads.js";
 
 const RESULTS = fileURLToPath(new URL("./results/", import.meta.url));
@@ -66,7 +68,10 @@ class Bench {
   /** Best requests/s per implementation and concurrency: sizes the merge pairs a run needs. */
   readonly #throughput = new Map<string, number>();
 
-  constructor(readonly options: BenchOptions) {}
+  constructor(
+    readonly options: BenchOptions,
+    readonly server: BenchServer,
+  ) {}
 
   /** Fresh databases and servers for both implementations (or those given). */
   async start(
@@ -151,11 +156,16 @@ class Bench {
     await loop(concurrency, this.options.warmupMs, source);
     const rows = await countContacts(db);
 
+    // Every request of a window has been answered before it ends, and pg_stat_statements
+    // records a statement before its result is sent, so the count is exact.
+    const counter = this.server.counter;
     const before = await database.functionTime();
+    const statementsBefore = await counter?.snapshot(database.name);
     const cpuBefore = service.cpuSeconds();
     const result = await loop(concurrency, this.options.durationMs, source);
     const cpuAfter = service.cpuSeconds();
     const after = await database.functionTime();
+    const statementsAfter = await counter?.snapshot(database.name);
 
     const record: RunRecord = {
       section,
@@ -171,6 +181,10 @@ class Bench {
       problems: result.problems.concat(result.exhausted ? ["merge pairs ran out"] : []),
       dbMsPerCall: (after.ms - before.ms) / (after.calls - before.calls),
       cpuMsPerRequest: ((cpuAfter - cpuBefore) * 1000) / result.requests,
+      ...(statementsBefore &&
+        statementsAfter && {
+          statements: statementsBetween(statementsBefore, statementsAfter, result.requests),
+        }),
       load: load1(),
     };
     const key = `${side.implementation} ${concurrency}`;
@@ -182,7 +196,8 @@ class Bench {
       `  ${section} ${side.implementation.padEnd(7)} ${workload.padEnd(9)} c${String(concurrency).padEnd(3)}` +
         `${distanceMs ? ` ${distanceMs} ms away` : ""} ${Math.round(record.requestsPerSecond)} req/s  ` +
         `p50 ${record.latencyMs.p50.toFixed(2)} ms  DB ${record.dbMsPerCall.toFixed(3)} ms/call  ` +
-        `CPU ${record.cpuMsPerRequest.toFixed(3)} ms/req  errors ${record.errors}  load ${record.load}`,
+        `CPU ${record.cpuMsPerRequest.toFixed(3)} ms/req  ` +
+        `${record.statements ? `${record.statements.perRequest.toPrecision(6)} stmt/req  ` : ""}errors ${record.errors}  load ${record.load}`,
     );
     return record;
   }
@@ -273,8 +288,12 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const bench = new Bench(options);
   const startedAt = new Date().toISOString();
+  const server = await chooseServer(options.adminUrl, !options.givenServer, progress);
+  progress(`server: ${server.description}\nstatements per request: ${server.counting}`);
+  // A throwaway cluster must not outlive the bench, however it ends.
+  process.once("exit", () => server.stopNow());
+  const bench = new Bench({ ...options, adminUrl: server.adminUrl }, server);
   const loadAtStart = loadText();
   // Read now: the servers run the working tree as it is when they start.
   const git = (...args: string[]) => execFileSync("git", args, { encoding: "utf8" }).trim();
@@ -300,12 +319,13 @@ async function main(): Promise<number> {
     await bench.stop().catch(() => {});
   }
 
-  const admin = await openBenchConnection(options.adminUrl);
+  const admin = await openBenchConnection(server.adminUrl);
   const [pg] = await queryRows<{ version: string }>(
     admin.db,
     sql`select current_setting('server_version') as version`,
   );
   await admin.close();
+  await server.close();
   const results: BenchResults = {
     startedAt,
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
@@ -313,6 +333,8 @@ async function main(): Promise<number> {
       `${cpus().length} x ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, ` +
       `Linux ${release()}, Node ${process.version}, PostgreSQL ${pg?.version}`,
     commit,
+    server: server.description,
+    statementCounting: server.counting,
     loadAtStart,
     loadAtEnd: loadText(),
     runs: bench.runs,

@@ -22,6 +22,15 @@ loadDotEnv();
 const USAGE =
   "Usage: npm run import -- --from postgres://user:password@host:5432/database [--migrate-production]";
 
+/** --help: the usage, and what a newcomer needs to know before pointing it at a database. */
+const HELP = `${USAGE}
+
+Copies the old service's Contact table into identify's database (DATABASE_URL, or the embedded
+database when it is unset; migrated first), then prints what it imported and repaired. The
+source is only read. Either shape of the table: contact with lower-case columns (phonenumber,
+linkedid, linkprecedence, createdat, ...), or Prisma's quoted "Contact" ("phoneNumber",
+"linkedId", "linkPrecedence", "createdAt", ...). Safe to run again. docs/import.md says more.`;
+
 function fail(message: string): never {
   console.error(`${message}\n${USAGE}`);
   process.exit(1);
@@ -38,7 +47,7 @@ try {
     },
   });
   if (values.help) {
-    console.log(USAGE);
+    console.log(HELP);
     process.exit(0);
   }
   from = values.from?.trim();

@@ -12,10 +12,18 @@ describe("--help", () => {
     ["scripts/forget.ts", "--help", "Usage: npm run forget"],
     ["scripts/forget.ts", "-h", "Usage: npm run forget"],
     ["scripts/explain.ts", "--help", "Usage: npm run explain"],
+    ["scripts/import.ts", "--help", "Usage: npm run import"],
+    ["scripts/migrate.ts", "--help", "Usage: npm run db:migrate"],
   ])("%s %s prints the usage on stdout and exits 0", async (script, flag, usage) => {
     const { code, stdout } = await runScript(script, [flag], UNREACHABLE);
     expect(code).toBe(0);
     expect(stdout.startsWith(usage)).toBe(true);
+  });
+
+  it("says which shapes of the old Contact table import reads", async () => {
+    const { stdout } = await runScript("scripts/import.ts", ["--help"], UNREACHABLE);
+    expect(stdout).toContain('Prisma\'s quoted "Contact"');
+    expect(stdout).toContain("docs/import.md");
   });
 
   it("explains forget's request id rule and the flag that lifts the cap", async () => {
