@@ -8,9 +8,9 @@
 import { sql } from "drizzle-orm";
 import { DrizzleQueryError } from "drizzle-orm/errors";
 import type { Database } from "./db/client.js";
+import { databaseMessage, sqlState } from "./db/errors.js";
 import { queryRows } from "./db/query.js";
 import { optionsJsonb, SQLSTATE_CUSTOMER_TOO_LARGE } from "./db/sql-contract.js";
-import { databaseMessage, sqlState } from "./errors.js";
 import type { CustomerSelector } from "./explain.js";
 import type { Guardrails } from "./guardrails.js";
 

@@ -7,10 +7,11 @@
 import { sql } from "drizzle-orm";
 import type { ContactResponse } from "./contract.js";
 import type { Database } from "./db/client.js";
+import { isRetryableConflict, sqlState } from "./db/errors.js";
 import { queryRows } from "./db/query.js";
 import type { LinkPrecedence } from "./db/schema.js";
 import { optionsJsonb, SQLSTATE_CUSTOMER_TOO_LARGE } from "./db/sql-contract.js";
-import { customerTooLarge, isRetryableConflict, sqlState } from "./errors.js";
+import { customerTooLarge } from "./errors.js";
 import type { Guardrails } from "./guardrails.js";
 import type { IdentifyInput } from "./input.js";
 

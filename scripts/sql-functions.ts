@@ -33,10 +33,10 @@ import { parseArgs, promisify } from "node:util";
 import { type SQL, sql } from "drizzle-orm";
 import { TransactionRollbackError } from "drizzle-orm/errors";
 import type { Database } from "../lib/db/client.js";
+import { databaseMessage, sqlState } from "../lib/db/errors.js";
 import { applyMigrations } from "../lib/db/migrate.js";
 import { queryRows } from "../lib/db/query.js";
 import * as schema from "../lib/db/schema.js";
-import { databaseMessage, sqlState } from "../lib/errors.js";
 
 /** drizzle-kit's output folder: the migrations, their journal, functions/ and triggers/. */
 const DRIZZLE_DIR = fileURLToPath(new URL("../drizzle", import.meta.url));

@@ -8,8 +8,8 @@
  * Each driver module is imported only when chosen, so a process loads one of them.
  */
 import { type Config, getConfig, usesNodePostgres } from "../config.js";
-import { DatabaseUnavailableError } from "../errors.js";
 import type { Database, DriverConnection } from "./database.js";
+import { DatabaseUnavailableError } from "./errors.js";
 import type { MigrateOptions, MigrationReport } from "./migrate.js";
 import type { PoolSettings } from "./pool.js";
 

@@ -18,7 +18,7 @@
 import { isIP, connect as tcpConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import pg from "pg";
-import { DatabaseUnavailableError } from "../errors.js";
+import { DatabaseUnavailableError } from "./errors.js";
 
 /** libpq's six sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
 const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
