@@ -259,7 +259,7 @@ async function sourceSelect(src: Database): Promise<{ select: SQL; id: SQL }> {
   const tables = await queryRows<{ relation: string; oid: string }>(
     src,
     sql`select to_regclass(t.name)::text as relation, to_regclass(t.name)::oid::text as oid
-          from unnest(${sql.param([...SOURCE_TABLES])}::text[]) with ordinality t(name, n)
+          from unnest(${sqlArray(SOURCE_TABLES, "text")}) with ordinality t(name, n)
          where to_regclass(t.name) is not null
          order by t.n`,
   );
@@ -355,7 +355,6 @@ async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise
     columns.updatedAt.push(row.updated_at);
     columns.deletedAt.push(row.deleted_at);
   }
-  // sql.param passes each array as one parameter (a bare array would become a list).
   await target.execute(sql`
     insert into ${sql.raw(STAGING)} (id, email, phone_number, email_dropped, phone_dropped,
       source_linked_id, source_precedence, created_at, updated_at, deleted_at)
