@@ -13,7 +13,7 @@ import type { Guardrails } from "./guardrails.js";
 /** What to explain: one normalized identifier, or a contact id. */
 export type CustomerSelector = { email: string } | { phoneNumber: string } | { id: number };
 
-export interface Explanation {
+interface Explanation {
   /** The customer's contacts, oldest (the primary) first. */
   contacts: Contact[];
   /** Every identity event of those contacts, in the order they happened. */

@@ -143,7 +143,7 @@ function canonical(guardrails: Guardrails): string {
 }
 
 /** The guardrails a command-line tool applies, and where they came from (for its output). */
-export interface ToolGuardrails {
+interface ToolGuardrails {
   guardrails: Guardrails;
   /** "the production deployment (recorded …)", or this environment when none recorded. */
   source: string;

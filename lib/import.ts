@@ -41,7 +41,7 @@ import type { Guardrails } from "./guardrails.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
 
 /** Rows read from the source per query, and written to staging per statement. */
-export const DEFAULT_IMPORT_BATCH_SIZE = 5_000;
+const DEFAULT_IMPORT_BATCH_SIZE = 5_000;
 
 /**
  * The names the old service's table goes by: unquoted (PostgreSQL folds it to `contact`), or
@@ -65,7 +65,7 @@ type SourceColumn = (typeof SOURCE_COLUMNS)[number];
 /** The temporary table each run stages the source rows in; dropped at commit. */
 const STAGING = "identify_import_rows";
 
-export interface ImportOptions {
+interface ImportOptions {
   /** Rows per source query and per staging write (default {@link DEFAULT_IMPORT_BATCH_SIZE}). */
   batchSize?: number;
   /** Recorded on every identity event of the run (default `import:<ISO time>`). */

@@ -16,7 +16,7 @@ import type { PoolSettings } from "./pool.js";
 export type { Database, DriverConnection };
 
 /** Which driver a connection uses. */
-export type DriverName = "neon" | "node-postgres" | "pglite";
+type DriverName = "neon" | "node-postgres" | "pglite";
 
 /** An open database: the Drizzle handle plus what only the owner of the connection can do. */
 export interface Connection extends DriverConnection {

@@ -7,7 +7,7 @@ import { type SQL, sql } from "drizzle-orm";
 import type { Database } from "./database.js";
 
 /** Anything that runs statements: the database, or a transaction inside it. */
-export type Executor = Pick<Database, "execute">;
+type Executor = Pick<Database, "execute">;
 
 /** Runs a raw statement and returns its rows. */
 export async function queryRows<Row>(db: Executor, statement: SQL): Promise<Row[]> {
@@ -18,7 +18,7 @@ export async function queryRows<Row>(db: Executor, statement: SQL): Promise<Row[
 }
 
 /** PostgreSQL element types that sqlArray passes. */
-export type SqlArrayType = "integer" | "text" | "boolean" | "timestamptz" | "bigint";
+type SqlArrayType = "integer" | "text" | "boolean" | "timestamptz" | "bigint";
 
 /**
  * An array as ONE bound parameter of type `type[]`: the one way a statement takes an array
