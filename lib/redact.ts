@@ -4,7 +4,7 @@
  * A failure's message and fields can quote what it failed on, so both keep the reasons and
  * drop bound parameters (emails, phone numbers), a driver's `detail`, and secrets.
  */
-import { causeChain, errorCode } from "./db/errors.js";
+import { causeChain, errorCode, isSqlState } from "./db/errors.js";
 
 /** Drizzle appends the bound parameters (emails, phone numbers) to a failed query's message. */
 const redactParams = (text: string | undefined) =>
@@ -27,9 +27,6 @@ export function describeForLog(error: unknown): Record<string, unknown> {
   );
   return { chain };
 }
-
-/** A database's SQLSTATE: five characters, of a class that is never a Node errno (EPIPE). */
-const SQLSTATE = /^[0-9A-DF-Z][0-9A-Z]{4}$/;
 
 /** Longest text describeError returns: a reason is a sentence, never a dump. */
 const MAX_DESCRIPTION = 1_000;
@@ -72,7 +69,7 @@ export function describeError(error: unknown): string {
       }
       if (isFailedQuery(e)) continue;
       const code = errorCode(e);
-      const state = code && SQLSTATE.test(code) ? code : undefined;
+      const state = isSqlState(code) ? code : undefined;
       const message = e instanceof Error ? e.message : typeof e === "string" ? e : "";
       const reason = redactReason(message, state);
       const described = state ? `${reason} (SQLSTATE ${state})` : reason;

@@ -94,11 +94,21 @@ export function databaseMessage(error: unknown): string {
   return innermost instanceof Error ? innermost.message : String(innermost);
 }
 
+/**
+ * A SQLSTATE's shape: five digits or capitals, of a class that is never a Node errno's first
+ * letter (no SQLSTATE class starts with E; EPIPE, EPERM and EBUSY are errnos of five letters).
+ */
+const SQLSTATE = /^[0-9A-DF-Z][0-9A-Z]{4}$/;
+
+/** True when `code` is a SQLSTATE, not a Node errno. */
+export const isSqlState = (code: string | undefined): code is string =>
+  code !== undefined && SQLSTATE.test(code);
+
 /** The SQLSTATE of a database error, wherever it sits in the cause chain. */
 export function sqlState(error: unknown): string | undefined {
   for (const e of causeChain(error)) {
     const code = errorCode(e);
-    if (code && /^[0-9A-Z]{5}$/.test(code)) return code;
+    if (isSqlState(code)) return code;
   }
   return undefined;
 }
