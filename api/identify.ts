@@ -71,7 +71,7 @@ function authorized(request: Request): Config {
 }
 
 /** GET /identify/changes: one page of the change feed (lib/changes.ts). */
-export async function handleChanges(request: Request): Promise<Response> {
+async function handleChanges(request: Request): Promise<Response> {
   const started = performance.now();
   const requestId = crypto.randomUUID();
   let response: Response;
@@ -103,7 +103,7 @@ const CHANGES_PATH = /^[^?#]*\/identify\/changes\/?(?:[?#]|$)/;
  * Every request of the function: the deployment routes /identify, /identify/changes and
  * their /api forms here (scripts/build-function.ts) and the request keeps its own URL.
  */
-export function handleRequest(request: Request): Promise<Response> {
+function handleRequest(request: Request): Promise<Response> {
   return CHANGES_PATH.test(request.url) ? handleChanges(request) : handleIdentify(request);
 }
 

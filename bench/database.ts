@@ -89,10 +89,3 @@ export async function createBenchDatabase(
     },
   };
 }
-
-/** The innermost message of an error chain (not Drizzle's wrapper, which repeats the query). */
-export function message(error: unknown): string {
-  let current: unknown = error;
-  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
-  return current instanceof Error ? current.message : String(current);
-}

@@ -27,7 +27,7 @@ export interface PlannedRequest {
 export type RequestSource = () => PlannedRequest | undefined;
 
 /** What one closed-loop run measured. */
-export interface LoadResult {
+interface LoadResult {
   /** Requests answered (any status) or failed in transport. */
   requests: number;
   /** Milliseconds from sending to the last body byte, one per request. */
@@ -44,7 +44,7 @@ export interface LoadResult {
 }
 
 /** The parts of a run a caller chooses. */
-export interface LoadSpec {
+interface LoadSpec {
   origin: string;
   /** Sent as the bearer token (the service runs with API keys on). */
   apiKey: string;

@@ -1,7 +1,7 @@
 /** The command line of `npm run bench`, parsed once into plain numbers. */
 import { parseArgs } from "node:util";
 
-export const SECTIONS = ["cost", "flat", "distance"] as const;
+const SECTIONS = ["cost", "flat", "distance"] as const;
 export type Section = (typeof SECTIONS)[number] | "profile";
 
 export interface BenchOptions {

@@ -8,7 +8,7 @@
  */
 import { sql } from "drizzle-orm";
 import type { Database } from "../lib/db/client.js";
-import { queryRows } from "../lib/db/query.js";
+import { queryRows, sqlArray } from "../lib/db/query.js";
 
 /**
  * The customer shapes and their share, in percent: one `eNpN` per contact, the customer's
@@ -49,9 +49,6 @@ const LAST_NAMES =
 const MAIL_DOMAINS = "gmail.com yahoo.com outlook.com icloud.com hotmail.com".split(" ");
 const WORK_DOMAINS = "acme.io globex.com initech.com umbrella.co hooli.xyz".split(" ");
 const OTHER_DOMAINS = "proton.me gmx.de fastmail.com".split(" ");
-
-const textArray = (values: readonly string[]) =>
-  sql.raw(`array[${values.map((value) => `'${value}'`).join(",")}]::text[]`);
 
 /**
  * Empties `contacts` and fills it with exactly `rows` contacts in realistic customer shapes,
@@ -107,11 +104,11 @@ export async function preloadCustomers(
                                        as created_at,
                                      row_number() over (order by b.k, s.j) as position
                                 from (select g.k,
-                                             (${textArray(FIRST_NAMES)})[1 + g.k % ${FIRST_NAMES.length}] as first,
-                                             (${textArray(LAST_NAMES)})[1 + (g.k / ${FIRST_NAMES.length}) % ${LAST_NAMES.length}] as last,
-                                             (${textArray(MAIL_DOMAINS)})[1 + g.k % ${MAIL_DOMAINS.length}] as mail,
-                                             (${textArray(WORK_DOMAINS)})[1 + g.k % ${WORK_DOMAINS.length}] as work,
-                                             (${textArray(OTHER_DOMAINS)})[1 + g.k % ${OTHER_DOMAINS.length}] as other,
+                                             (${sqlArray(FIRST_NAMES, "text")})[1 + g.k % ${FIRST_NAMES.length}] as first,
+                                             (${sqlArray(LAST_NAMES, "text")})[1 + (g.k / ${FIRST_NAMES.length}) % ${LAST_NAMES.length}] as last,
+                                             (${sqlArray(MAIL_DOMAINS, "text")})[1 + g.k % ${MAIL_DOMAINS.length}] as mail,
+                                             (${sqlArray(WORK_DOMAINS, "text")})[1 + g.k % ${WORK_DOMAINS.length}] as work,
+                                             (${sqlArray(OTHER_DOMAINS, "text")})[1 + g.k % ${OTHER_DOMAINS.length}] as other,
                                              (g.k::bigint * 7919 + 17) % 100 as bucket
                                         from generate_series(0, ${rows - 1}::int) as g(k)) b
                                 join (values ${sql.raw(shapeRows)}) as s(shape, j, e, p)
@@ -171,16 +168,18 @@ export async function prepareMergePairs(db: Database, count: number): Promise<Me
       otherPhoneNumber: `+61${400000001 + 2 * n}`,
     });
   }
-  const rows = [
-    ...pairs.map((pair) => [pair.email, pair.phoneNumber]),
-    ...pairs.map((pair) => [pair.otherEmail, pair.otherPhoneNumber]),
+  const emails = [...pairs.map((pair) => pair.email), ...pairs.map((pair) => pair.otherEmail)];
+  const phones = [
+    ...pairs.map((pair) => pair.phoneNumber),
+    ...pairs.map((pair) => pair.otherPhoneNumber),
   ];
   // clock_timestamp() is evaluated after the ORDER BY, row by row in insertion order, so
   // created_at keeps increasing with the ids the identity hands out.
   await db.execute(sql`
     insert into contacts (email, phone_number, link_precedence, created_at, updated_at)
-    select u.row ->> 0, u.row ->> 1, 'primary', clock_timestamp(), clock_timestamp()
-      from jsonb_array_elements(${JSON.stringify(rows)}::jsonb) with ordinality as u(row, n)
+    select u.email, u.phone_number, 'primary', clock_timestamp(), clock_timestamp()
+      from unnest(${sqlArray(emails, "text")}, ${sqlArray(phones, "text")})
+           with ordinality as u(email, phone_number, n)
      order by u.n`);
   return pairs;
 }

@@ -51,7 +51,7 @@ export interface BenchResults {
   profile?: ProfileSummary & { file: string };
 }
 
-export interface Goal {
+interface Goal {
   goal: string;
   measured: string;
   met: boolean;

@@ -16,12 +16,12 @@ import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
+import { databaseMessage } from "../lib/db/errors.js";
 import { checkInvariants, violationCount } from "../lib/db/invariants.js";
 import { queryRows } from "../lib/db/query.js";
 import {
   type BenchDatabase,
   createBenchDatabase,
-  message,
   openBenchConnection,
   withDatabase,
 } from "./database.js";
@@ -281,7 +281,7 @@ async function main(): Promise<number> {
   try {
     options = readOptions(process.argv.slice(2), process.env);
   } catch (error) {
-    console.error(`${message(error)}\n\n${USAGE}`);
+    console.error(`${databaseMessage(error)}\n\n${USAGE}`);
     return 2;
   }
   if (!options) {
@@ -345,7 +345,7 @@ async function main(): Promise<number> {
   await writeFile(join(RESULTS, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
   console.log(renderReport(results));
   if (aborted) {
-    console.error(`bench aborted: ${message(aborted)}`);
+    console.error(`bench aborted: ${databaseMessage(aborted)}`);
     return 1;
   }
   return results.invariantViolations > 0 ? 1 : 0;
@@ -354,7 +354,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(`bench failed: ${message(error)}`);
+    console.error(`bench failed: ${databaseMessage(error)}`);
     process.exit(1);
   },
 );

@@ -22,7 +22,7 @@ export const MERGE_SHARE: Record<WorkloadName, number> = {
 };
 
 /** The data a source draws on. */
-export interface WorkloadInputs {
+interface WorkloadInputs {
   sample: readonly SampleContact[];
   pairs: readonly MergePair[];
 }

@@ -8,27 +8,11 @@
  */
 import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
-import type { ChangeKind } from "./contract.js";
+import type { ChangeKind, ChangesResponse } from "./contract.js";
 import type { Database } from "./db/client.js";
 import { queryRows } from "./db/query.js";
 import { invalidCursor, invalidQuery } from "./errors.js";
 import type { InputIssue } from "./input.js";
-
-/** One change: `primaryContactId` null means "remove the contact" (deleted or erased). */
-export interface Change {
-  contactId: number;
-  /** The contact's primary as the page was read (a later change may already show here). */
-  primaryContactId: number | null;
-  kind: ChangeKind;
-  /** When the change was made, ISO 8601 in UTC. */
-  at: string;
-}
-
-/** A page of the feed and the cursor to read the next one with. */
-export interface ChangesPage {
-  changes: Change[];
-  next: string;
-}
 
 /** Default and largest page size. */
 export const CHANGES_LIMIT_DEFAULT = 100;
@@ -38,7 +22,7 @@ export const CHANGES_LIMIT_MAX = 1000;
  * A place in the feed: the last change read. `source` 0 is an identity_events row, 1 an
  * erasures row (which names several contacts, hence `contactId`).
  */
-export interface Position {
+interface Position {
   transactionId: bigint;
   source: 0 | 1;
   id: bigint;
@@ -46,7 +30,7 @@ export interface Position {
 }
 
 /** Before the first change. */
-export const BEGINNING: Position = { transactionId: 0n, source: 0, id: 0n, contactId: 0 };
+const BEGINNING: Position = { transactionId: 0n, source: 0, id: 0n, contactId: 0 };
 
 const MAX_BIGINT = 9_223_372_036_854_775_807n;
 const MAX_INTEGER = 2_147_483_647;
@@ -74,7 +58,7 @@ export function encodeCursor(position: Position): string {
 }
 
 /** The position a cursor stands for; null unless it is exactly what encodeCursor makes. */
-export function decodeCursor(cursor: string): Position | null {
+function decodeCursor(cursor: string): Position | null {
   if (cursor.length > 200 || !BASE64URL.test(cursor)) return null;
   const text = Buffer.from(cursor, "base64url").toString("latin1");
   // Base64 has several spellings of some byte strings; only encodeCursor's is accepted.
@@ -101,7 +85,7 @@ export function decodeCursor(cursor: string): Position | null {
 }
 
 /** What a page is asked for. */
-export interface ChangesQuery {
+interface ChangesQuery {
   after: Position;
   limit: number;
 }
@@ -153,7 +137,7 @@ interface ChangeRow {
  * cursor it was given). One read-only statement; no locks.
  * @throws HttpError 400 invalid_cursor when `after` is ahead of anything handed out.
  */
-export async function readChanges(db: Database, query: ChangesQuery): Promise<ChangesPage> {
+export async function readChanges(db: Database, query: ChangesQuery): Promise<ChangesResponse> {
   const { after, limit } = query;
   const eventId = after.source === 0 ? after.id : MAX_BIGINT;
   const erasureId = after.source === 1 ? after.id : 0n;
@@ -169,7 +153,7 @@ export async function readChanges(db: Database, query: ChangesQuery): Promise<Ch
   if (after.transactionId >= BigInt(String(rows[0]?.snapshot_xmax ?? 0)))
     throw invalidCursor("unknown");
 
-  const changes: Change[] = [];
+  const changes: ChangesResponse["changes"] = [];
   let last = after;
   for (const row of rows) {
     if (row.transaction_id === null || row.id === null || row.contact_id === null) continue;

@@ -2,9 +2,13 @@
  * Every failure a request can meet, and the one place that turns them into HTTP responses.
  * Clients get a stable code, a plain message and a request id; SQL, driver messages and
  * stack traces go to the log line that carries the same request id, never to the client.
+ * Which database failures are a 503 is lib/db/errors.ts's to say; what the log line keeps
+ * of a failure, lib/redact.ts's.
  */
 import type { ErrorResponse } from "./contract.js";
+import { isDatabaseUnavailable } from "./db/errors.js";
 import type { InputIssue } from "./input.js";
+import { describeForLog } from "./redact.js";
 
 /** A failure whose status, code and message are meant for the client. */
 export class HttpError extends Error {
@@ -109,113 +113,7 @@ export class ConfigError extends Error {
 }
 
 /** How long clients should wait before retrying a 503, in seconds. */
-export const RETRY_AFTER_SECONDS = 1;
-
-/**
- * The database could not serve the request (unreachable, overloaded, timed out, or not
- * configured). Nothing was written, or the write is safe to repeat: /identify is idempotent.
- */
-export class DatabaseUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "DatabaseUnavailableError";
-  }
-}
-
-/** SQLSTATEs after which the same request may succeed if sent again. */
-const RETRYABLE_SQLSTATES = new Set(["40P01", "40001"]);
-
-/**
- * SQLSTATEs that mean "the database is not available right now" rather than "this request
- * is wrong": connection failures (class 08), shutdowns, too many connections, lock and
- * statement timeouts, and conflicts that outlived their retry.
- */
-const UNAVAILABLE_SQLSTATES = new Set([
-  "40P01",
-  "40001",
-  "53300",
-  "55P03",
-  "57014",
-  "57P01",
-  "57P02",
-  "57P03",
-]);
-
-/** Node network errors that mean the database host could not be reached. */
-const UNREACHABLE_ERRNOS = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-]);
-
-/** Connection failures the drivers report without a code (pg, Neon, PGlite). */
-const UNREACHABLE_MESSAGES = [
-  /connection terminated/i,
-  /connection timeout/i,
-  /timeout exceeded when trying to connect/i,
-  /query read timeout/i,
-  /websocket/i,
-  /client has encountered a connection error/i,
-  /pglite is closed/i,
-];
-
-/** Walks an error and its `cause` chain (drivers and Drizzle wrap the original error). */
-function* causes(error: unknown): Generator<unknown> {
-  let current = error;
-  for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
-    yield current;
-    current = (current as { cause?: unknown }).cause;
-  }
-}
-
-const codeOf = (error: unknown): string | undefined => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-};
-
-/**
- * The database's own words: the message of the innermost error of the chain, under the
- * driver's and Drizzle's wrappers (Drizzle's own says "Failed query: <the statement>").
- */
-export function databaseMessage(error: unknown): string {
-  let innermost: unknown = error;
-  for (const e of causes(error)) innermost = e;
-  return innermost instanceof Error ? innermost.message : String(innermost);
-}
-
-/** The SQLSTATE of a database error, wherever it sits in the cause chain. */
-export function sqlState(error: unknown): string | undefined {
-  for (const e of causes(error)) {
-    const code = codeOf(e);
-    if (code && /^[0-9A-Z]{5}$/.test(code)) return code;
-  }
-  return undefined;
-}
-
-/** True for a deadlock or serialization failure: the request may simply be run again. */
-export function isRetryableConflict(error: unknown): boolean {
-  const state = sqlState(error);
-  return state !== undefined && RETRYABLE_SQLSTATES.has(state);
-}
-
-/** True when the error means the database is unreachable, overloaded or too slow. */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  for (const e of causes(error)) {
-    if (e instanceof DatabaseUnavailableError) return true;
-    const code = codeOf(e);
-    if (code?.startsWith("08") || (code && UNAVAILABLE_SQLSTATES.has(code))) return true;
-    if (code && UNREACHABLE_ERRNOS.has(code)) return true;
-    if (e instanceof AggregateError && e.errors.some(isDatabaseUnavailable)) return true;
-    const message = e instanceof Error ? e.message : "";
-    if (UNREACHABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;
-  }
-  return false;
-}
+const RETRY_AFTER_SECONDS = 1;
 
 /**
  * The response and the log fields for any error thrown while serving a request, among them
@@ -246,12 +144,12 @@ export function toErrorResponse(
     code = "database_unavailable";
     message = "The database is unavailable; retry shortly (the request is safe to repeat)";
     headers = { "Retry-After": String(RETRY_AFTER_SECONDS) };
-    log = { error: describe(error) };
+    log = { error: describeForLog(error) };
   } else {
     status = 500;
     code = "internal_error";
     message = "Something went wrong on our side";
-    log = { error: describe(error) };
+    log = { error: describeForLog(error) };
   }
 
   const body: ErrorResponse = { error: { code, message, issues, requestId } };
@@ -262,85 +160,4 @@ export function toErrorResponse(
     }),
     log: { outcome: status === 499 ? "client_closed" : "rejected", code, ...log },
   };
-}
-
-/** Drizzle appends the bound parameters (emails, phone numbers) to a failed query's message. */
-const redactParams = (text: string | undefined) =>
-  text?.replace(/\nparams: .*/s, "\nparams: [redacted]");
-
-/**
- * What the log keeps of an unexpected error: name, message, SQLSTATE and stack, but never
- * bound parameters or a driver's `detail` field, which quote the email or phone number.
- */
-function describe(error: unknown): Record<string, unknown> {
-  const chain = [...causes(error)].map((e) =>
-    e instanceof Error
-      ? {
-          name: e.name,
-          message: redactParams(e.message),
-          code: codeOf(e),
-          stack: redactParams(e.stack),
-        }
-      : { value: typeof e },
-  );
-  return { chain };
-}
-
-/** A database's SQLSTATE: five characters, of a class that is never a Node errno (EPIPE). */
-const SQLSTATE = /^[0-9A-DF-Z][0-9A-Z]{4}$/;
-
-/** Longest text describeError returns: a reason is a sentence, never a dump. */
-const MAX_DESCRIPTION = 1_000;
-
-/**
- * One reason, made safe to print: its first line only (Drizzle's "Failed query" puts the
- * bound values on the next one), no password of a connection string, and, for a data
- * exception (SQLSTATE class 22: "invalid input syntax for type integer: \"…\"", "malformed
- * array literal: \"…\""), none of the quoted text, which is the value refused.
- */
-function redactReason(message: string, code: string | undefined): string {
-  let reason = message.split("\n", 1)[0] ?? "";
-  reason = reason
-    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s@]*@/gi, "$1:[redacted]@")
-    .replace(/\b(password\s*=\s*)\S+/gi, "$1[redacted]");
-  if (code?.startsWith("22")) reason = reason.replace(/"(?:[^"]|"")*"/g, '"[redacted]"');
-  return reason;
-}
-
-/** Drizzle's wrapper: "Failed query: <the statement>\nparams: <every bound value>". */
-const isFailedQuery = (error: unknown) =>
-  error instanceof Error && error.message.startsWith("Failed query: ");
-
-/**
- * Why something failed, in one line for a terminal, a CI log or a ticket: the reason of each
- * error in the cause chain (the database's own message, with its SQLSTATE; an SSL refusal or a
- * wrong password from the driver under it), and nothing that can hold personal data or a
- * secret. So never Drizzle's "Failed query" (the statement, then every bound value: a
- * failed import's batch is thousands of emails and phone numbers), never a driver's `detail`,
- * `where` or `internalQuery` field (a unique violation's detail quotes the key), never the
- * value a data exception quotes, never a connection string's password. At most
- * {@link MAX_DESCRIPTION} characters.
- */
-export function describeError(error: unknown): string {
-  const reasons: string[] = [];
-  const collect = (chainStart: unknown, depth: number) => {
-    for (const e of causes(chainStart)) {
-      if (e instanceof AggregateError && depth < 2) {
-        for (const inner of e.errors) collect(inner, depth + 1);
-      }
-      if (isFailedQuery(e)) continue;
-      const code = codeOf(e);
-      const state = code && SQLSTATE.test(code) ? code : undefined;
-      const message = e instanceof Error ? e.message : typeof e === "string" ? e : "";
-      const reason = redactReason(message, state);
-      const described = state ? `${reason} (SQLSTATE ${state})` : reason;
-      if (reason && !reasons.includes(described)) reasons.push(described);
-    }
-  };
-  collect(error, 0);
-  if (reasons.length === 0) {
-    return isFailedQuery(error) ? "a database query failed" : "unknown error";
-  }
-  const text = reasons.join(": ");
-  return text.length > MAX_DESCRIPTION ? `${text.slice(0, MAX_DESCRIPTION - 1)}…` : text;
 }

@@ -3,7 +3,7 @@
  * belongs to, and tells its story from the audit trail (identity_events) and the values
  * its contacts share. Read-only; `npm run explain` prints it.
  */
-import { asc, inArray, sql } from "drizzle-orm";
+import { asc, sql } from "drizzle-orm";
 import type { Database } from "./db/client.js";
 import { queryRows, sqlArray } from "./db/query.js";
 import { type Contact, contacts, type IdentityEvent, identityEvents } from "./db/schema.js";
@@ -13,7 +13,7 @@ import type { Guardrails } from "./guardrails.js";
 /** What to explain: one normalized identifier, or a contact id. */
 export type CustomerSelector = { email: string } | { phoneNumber: string } | { id: number };
 
-export interface Explanation {
+interface Explanation {
   /** The customer's contacts, oldest (the primary) first. */
   contacts: Contact[];
   /** Every identity event of those contacts, in the order they happened. */
@@ -41,12 +41,12 @@ export async function explainCustomer(
   const members = await db
     .select()
     .from(contacts)
-    .where(inArray(contacts.id, ids))
+    .where(sql`${contacts.id} = any(${sqlArray(ids, "integer")})`)
     .orderBy(asc(contacts.createdAt), asc(contacts.id));
   const events = await db
     .select()
     .from(identityEvents)
-    .where(inArray(identityEvents.contactId, ids))
+    .where(sql`${identityEvents.contactId} = any(${sqlArray(ids, "integer")})`)
     .orderBy(asc(identityEvents.id));
   return { contacts: members, events, sharedValues: sharedValues(members) };
 }

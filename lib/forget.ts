@@ -8,9 +8,9 @@
 import { sql } from "drizzle-orm";
 import { DrizzleQueryError } from "drizzle-orm/errors";
 import type { Database } from "./db/client.js";
+import { databaseMessage, innermostCause, sqlState } from "./db/errors.js";
 import { queryRows } from "./db/query.js";
 import { optionsJsonb, SQLSTATE_CUSTOMER_TOO_LARGE } from "./db/sql-contract.js";
-import { databaseMessage, sqlState } from "./errors.js";
 import type { CustomerSelector } from "./explain.js";
 import type { Guardrails } from "./guardrails.js";
 
@@ -115,9 +115,7 @@ export function checkRequestId(requestId: string): void {
  * parameters: the values being erased.
  */
 function safeMessage(error: unknown): string {
-  let innermost = error;
-  while (innermost instanceof Error && innermost.cause !== undefined) innermost = innermost.cause;
-  if (innermost instanceof DrizzleQueryError) {
+  if (innermostCause(error) instanceof DrizzleQueryError) {
     return "identify_forget failed; the driver's message is withheld, as it quotes the values being erased";
   }
   return databaseMessage(error);

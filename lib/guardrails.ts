@@ -11,7 +11,8 @@ import * as v from "valibot";
 import { type Config, getConfig, type JunkList, readConfig } from "./config.js";
 import type { Database } from "./db/client.js";
 import { readDeployment } from "./db/deployment.js";
-import { ConfigError, databaseMessage, sqlState } from "./errors.js";
+import { databaseMessage, sqlState } from "./db/errors.js";
+import { ConfigError } from "./errors.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
 
 /** The guardrail options the SQL functions take (all absent when off). */
@@ -142,7 +143,7 @@ function canonical(guardrails: Guardrails): string {
 }
 
 /** The guardrails a command-line tool applies, and where they came from (for its output). */
-export interface ToolGuardrails {
+interface ToolGuardrails {
   guardrails: Guardrails;
   /** "the production deployment (recorded …)", or this environment when none recorded. */
   source: string;

@@ -7,18 +7,19 @@
 import { sql } from "drizzle-orm";
 import type { ContactResponse } from "./contract.js";
 import type { Database } from "./db/client.js";
+import { isRetryableConflict, sqlState } from "./db/errors.js";
 import { queryRows } from "./db/query.js";
 import type { LinkPrecedence } from "./db/schema.js";
 import { optionsJsonb, SQLSTATE_CUSTOMER_TOO_LARGE } from "./db/sql-contract.js";
-import { customerTooLarge, isRetryableConflict, sqlState } from "./errors.js";
+import { customerTooLarge } from "./errors.js";
 import type { Guardrails } from "./guardrails.js";
 import type { IdentifyInput } from "./input.js";
 
 /** What a request did: the log and tests read it; the response does not carry it. */
-export type Outcome = "created" | "added_secondary" | "merged" | "unchanged";
+type Outcome = "created" | "added_secondary" | "merged" | "unchanged";
 
 /** One customer, as the contract describes it. */
-export interface Customer {
+interface Customer {
   primaryContactId: number;
   /** Distinct, primary's first, then by contact creation order. */
   emails: string[];
@@ -28,12 +29,12 @@ export interface Customer {
   secondaryContactIds: number[];
 }
 
-export interface IdentifyResult {
+interface IdentifyResult {
   outcome: Outcome;
   customer: Customer;
 }
 
-export interface IdentifyOptions {
+interface IdentifyOptions {
   /** Longest wait for another request's locks inside the database; 0 waits forever. */
   lockTimeoutMs: number;
   /** Recorded on every identity event the request causes. */

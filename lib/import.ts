@@ -41,7 +41,7 @@ import type { Guardrails } from "./guardrails.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
 
 /** Rows read from the source per query, and written to staging per statement. */
-export const DEFAULT_IMPORT_BATCH_SIZE = 5_000;
+const DEFAULT_IMPORT_BATCH_SIZE = 5_000;
 
 /**
  * The names the old service's table goes by: unquoted (PostgreSQL folds it to `contact`), or
@@ -65,7 +65,7 @@ type SourceColumn = (typeof SOURCE_COLUMNS)[number];
 /** The temporary table each run stages the source rows in; dropped at commit. */
 const STAGING = "identify_import_rows";
 
-export interface ImportOptions {
+interface ImportOptions {
   /** Rows per source query and per staging write (default {@link DEFAULT_IMPORT_BATCH_SIZE}). */
   batchSize?: number;
   /** Recorded on every identity event of the run (default `import:<ISO time>`). */
@@ -259,7 +259,7 @@ async function sourceSelect(src: Database): Promise<{ select: SQL; id: SQL }> {
   const tables = await queryRows<{ relation: string; oid: string }>(
     src,
     sql`select to_regclass(t.name)::text as relation, to_regclass(t.name)::oid::text as oid
-          from unnest(${sql.param([...SOURCE_TABLES])}::text[]) with ordinality t(name, n)
+          from unnest(${sqlArray(SOURCE_TABLES, "text")}) with ordinality t(name, n)
          where to_regclass(t.name) is not null
          order by t.n`,
   );
@@ -355,7 +355,6 @@ async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise
     columns.updatedAt.push(row.updated_at);
     columns.deletedAt.push(row.deleted_at);
   }
-  // sql.param passes each array as one parameter (a bare array would become a list).
   await target.execute(sql`
     insert into ${sql.raw(STAGING)} (id, email, phone_number, email_dropped, phone_dropped,
       source_linked_id, source_precedence, created_at, updated_at, deleted_at)

@@ -84,7 +84,7 @@ export const IdentifyRequestObjectSchema = v.pipe(
   v.description("At least one of email and phoneNumber must be given. Unknown fields are ignored."),
 );
 
-export const IdentifyRequestSchema = v.pipe(
+const IdentifyRequestSchema = v.pipe(
   // valibot's object() lets arrays through; a JSON array is never a valid body.
   v.custom<object>(
     (body) => typeof body === "object" && body !== null && !Array.isArray(body),
@@ -111,7 +111,7 @@ export interface InputIssue {
   message: string;
 }
 
-export type ParseResult =
+type ParseResult =
   | { success: true; input: IdentifyInput }
   | { success: false; issues: InputIssue[] };
 

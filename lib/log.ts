@@ -4,7 +4,7 @@
  * phone number.
  */
 
-export type LogLevel = "info" | "warn" | "error";
+type LogLevel = "info" | "warn" | "error";
 
 /** Writes one JSON log line. */
 export function log(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {

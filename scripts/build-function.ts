@@ -23,7 +23,7 @@ import { intersects, validRange } from "semver";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Where Vercel's CLI and platform look for a prebuilt deployment. */
-export const OUTPUT_DIR = join(ROOT, ".vercel/output");
+const OUTPUT_DIR = join(ROOT, ".vercel/output");
 
 /** Longest a request may run on Vercel before it is cut (seconds). */
 const MAX_DURATION_SECONDS = 15;

@@ -10,7 +10,8 @@
 import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline/promises";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
-import { ConfigError, DatabaseUnavailableError, sqlState } from "../lib/errors.js";
+import { DatabaseUnavailableError, sqlState } from "../lib/db/errors.js";
+import { ConfigError } from "../lib/errors.js";
 import {
   CustomerTooLargeError,
   checkRequestId,

@@ -12,9 +12,9 @@
 import { parseArgs } from "node:util";
 import { getConfig, readConfig } from "../lib/config.js";
 import { type Connection, closeDatabase, getConnection, openConnection } from "../lib/db/client.js";
-import { describeError } from "../lib/errors.js";
 import { deployedGuardrails } from "../lib/guardrails.js";
 import { formatImportReport, importFromLegacy } from "../lib/import.js";
+import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
 
 loadDotEnv();

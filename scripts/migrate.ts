@@ -29,8 +29,8 @@ import {
   identifyDatabase,
   recordDeployment,
 } from "../lib/db/deployment.js";
-import { describeError } from "../lib/errors.js";
 import { checkJunkPatterns, guardrailsFrom } from "../lib/guardrails.js";
+import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
 
 const USAGE = "Usage: npm run db:migrate [-- --migrate-production]   (vercel-build adds --deploy)";

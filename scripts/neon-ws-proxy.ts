@@ -25,7 +25,7 @@ export interface NeonWsProxy {
   close(): Promise<void>;
 }
 
-export interface NeonWsProxyOptions {
+interface NeonWsProxyOptions {
   /** `host:port` targets the proxy may connect to. */
   allow: readonly string[];
   /** Port on 127.0.0.1; 0 (the default) picks a free one. */

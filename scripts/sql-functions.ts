@@ -33,10 +33,10 @@ import { parseArgs, promisify } from "node:util";
 import { type SQL, sql } from "drizzle-orm";
 import { TransactionRollbackError } from "drizzle-orm/errors";
 import type { Database } from "../lib/db/client.js";
+import { databaseMessage, sqlState } from "../lib/db/errors.js";
 import { applyMigrations } from "../lib/db/migrate.js";
 import { queryRows } from "../lib/db/query.js";
 import * as schema from "../lib/db/schema.js";
-import { databaseMessage, sqlState } from "../lib/errors.js";
 
 /** drizzle-kit's output folder: the migrations, their journal, functions/ and triggers/. */
 const DRIZZLE_DIR = fileURLToPath(new URL("../drizzle", import.meta.url));
@@ -45,10 +45,10 @@ const DRIZZLE_DIR = fileURLToPath(new URL("../drizzle", import.meta.url));
  * The kinds of SQL object that have source files, in the order their files run: a trigger
  * executes a function, so functions come first (and are dropped last).
  */
-export const SQL_KINDS = ["function", "trigger"] as const;
+const SQL_KINDS = ["function", "trigger"] as const;
 
 /** A kind of SQL object that has source files. */
-export type SqlKind = (typeof SQL_KINDS)[number];
+type SqlKind = (typeof SQL_KINDS)[number];
 
 /** One function's or one trigger's source file. */
 export interface SqlSource {
@@ -61,14 +61,14 @@ export interface SqlSource {
 }
 
 /** Something that disagrees, and the object it concerns. */
-export interface Problem {
+interface Problem {
   kind: SqlKind;
   name: string;
   message: string;
 }
 
 /** A function or a trigger as the database has it. */
-export interface DatabaseObject {
+interface DatabaseObject {
   kind: SqlKind;
   name: string;
   /** What tells it from others of its name: a function's identity arguments, a trigger's table. */
@@ -197,7 +197,7 @@ const copyEnd = (source: SqlSource) => `-- end copy of ${source.label}\n`;
 const COPY = /^-- begin copy of (drizzle\/\w+\/\w+\.sql)\n([\s\S]*?)^-- end copy of \1$/gm;
 
 /** Where a file was last copied into a migration, and the copy. */
-export interface MigratedCopy {
+interface MigratedCopy {
   migration: string;
   text: string;
 }
@@ -291,7 +291,7 @@ function firstDifference(database: string, file: string): string {
 }
 
 /** The database half of the check, and what a migration would have to drop to fix it. */
-export interface DatabaseComparison {
+interface DatabaseComparison {
   /** Files that do not run at all: no migration can install them. */
   broken: Problem[];
   /** Objects that differ between the files and the database. */

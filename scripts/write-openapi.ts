@@ -2,7 +2,7 @@
 import { writeFile } from "node:fs/promises";
 import { buildOpenApiDocument } from "./openapi.js";
 
-export const OPENAPI_FILE = new URL("../public/openapi.json", import.meta.url);
+const OPENAPI_FILE = new URL("../public/openapi.json", import.meta.url);
 
 await writeFile(OPENAPI_FILE, `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`);
 console.log("Wrote public/openapi.json");

@@ -7,8 +7,8 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Connection, Database } from "../lib/db/client.js";
+import { sqlState } from "../lib/db/errors.js";
 import { queryRows } from "../lib/db/query.js";
-import { sqlState } from "../lib/errors.js";
 import { identify } from "../lib/identify.js";
 import { postgresBackend, resetContacts } from "./support/databases.js";
 

@@ -8,7 +8,7 @@
 import { DrizzleQueryError } from "drizzle-orm/errors";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { describeError } from "../lib/errors.js";
+import { describeError } from "../lib/redact.js";
 
 /** A server error as node-postgres builds it from the server's ErrorResponse. */
 function serverError(code: string, message: string, fields: Partial<pg.DatabaseError> = {}) {

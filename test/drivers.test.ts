@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { readConfig } from "../lib/config.js";
 import { driverFor } from "../lib/db/client.js";
-import { describeError } from "../lib/errors.js";
+import { describeError } from "../lib/redact.js";
 import { type NeonWsProxy, startNeonWsProxy } from "../scripts/neon-ws-proxy.js";
 import { ADMIN_URL, connect, postgresAvailable } from "./support/databases.js";
 

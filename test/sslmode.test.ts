@@ -12,7 +12,8 @@ import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
 import { settleSslMode } from "../lib/db/sslmode.js";
-import { describeError, isDatabaseUnavailable } from "../lib/errors.js";
+import { toErrorResponse } from "../lib/errors.js";
+import { describeError } from "../lib/redact.js";
 import { ADMIN_URL, connect, postgresAvailable } from "./support/databases.js";
 import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "./support/pgbouncer.js";
 
@@ -121,7 +122,7 @@ describe("sslmode before any connection", () => {
       (failed: unknown) => failed,
     );
     expect(describeError(error)).toMatch(/DB_CONNECT_TIMEOUT_MS \(200 ms\)/);
-    expect(isDatabaseUnavailable(error)).toBe(true);
+    expect(toErrorResponse(error, "r1").response.status).toBe(503);
   });
 
   it("leaves a URL with node-postgres's own ssl parameter and no sslmode to node-postgres", async () => {

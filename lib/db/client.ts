@@ -8,15 +8,15 @@
  * Each driver module is imported only when chosen, so a process loads one of them.
  */
 import { type Config, getConfig, usesNodePostgres } from "../config.js";
-import { DatabaseUnavailableError } from "../errors.js";
 import type { Database, DriverConnection } from "./database.js";
+import { DatabaseUnavailableError } from "./errors.js";
 import type { MigrateOptions, MigrationReport } from "./migrate.js";
 import type { PoolSettings } from "./pool.js";
 
 export type { Database, DriverConnection };
 
 /** Which driver a connection uses. */
-export type DriverName = "neon" | "node-postgres" | "pglite";
+type DriverName = "neon" | "node-postgres" | "pglite";
 
 /** An open database: the Drizzle handle plus what only the owner of the connection can do. */
 export interface Connection extends DriverConnection {

@@ -32,7 +32,7 @@ export interface DatabaseIdentity {
 }
 
 /** May this build migrate the database, and why not. */
-export type MigrationDecision = { allowed: true } | { allowed: false; reason: string };
+type MigrationDecision = { allowed: true } | { allowed: false; reason: string };
 
 /**
  * Asks the server which database this is, in one statement that cannot fail for want of a

@@ -9,7 +9,7 @@ import type { Database } from "./database.js";
 import { queryRows } from "./query.js";
 import { optionsJsonb } from "./sql-contract.js";
 
-export interface InvariantReport {
+interface InvariantReport {
   /** A primary with an older contact in its customer. */
   primaryNotOldest: number;
   /** A secondary whose linked_id is not a live primary (a chain, or a dangling link). */

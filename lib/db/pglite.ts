@@ -7,9 +7,9 @@ import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle } from "drizzle-orm/pglite";
 import { lock } from "proper-lockfile";
-import { DatabaseUnavailableError } from "../errors.js";
 import { log } from "../log.js";
 import type { DriverConnection } from "./database.js";
+import { DatabaseUnavailableError } from "./errors.js";
 import * as schema from "./schema.js";
 
 /** Opens the embedded database in `dataDir` (`memory://` keeps nothing), locked to this process. */

@@ -7,7 +7,7 @@ import { type SQL, sql } from "drizzle-orm";
 import type { Database } from "./database.js";
 
 /** Anything that runs statements: the database, or a transaction inside it. */
-export type Executor = Pick<Database, "execute">;
+type Executor = Pick<Database, "execute">;
 
 /** Runs a raw statement and returns its rows. */
 export async function queryRows<Row>(db: Executor, statement: SQL): Promise<Row[]> {
@@ -18,12 +18,15 @@ export async function queryRows<Row>(db: Executor, statement: SQL): Promise<Row[
 }
 
 /** PostgreSQL element types that sqlArray passes. */
-export type SqlArrayType = "integer" | "text" | "boolean" | "timestamptz" | "bigint";
+type SqlArrayType = "integer" | "text" | "boolean" | "timestamptz" | "bigint";
 
 /**
- * An array as ONE bound parameter of type `type[]`. Drizzle spreads a bare JS array into a
- * list of parameters (`($1, $2, …)`), which is neither an array nor bounded in size; every
- * driver (node-postgres, Neon, PGlite) serializes an array parameter as an array literal.
+ * An array as ONE bound parameter of type `type[]`: the one way a statement takes an array
+ * (`= any(…)`, `unnest(…)`, a subscript). Drizzle spreads a bare JS array into a list of
+ * parameters (`($1, $2, …)`, as its `inArray` does), which is neither an array nor bounded in
+ * size; every driver (node-postgres, Neon, PGlite) serializes an array parameter as an array
+ * literal. The SQL functions' options are the exception: their junk lists travel inside the
+ * one options jsonb (lib/db/sql-contract.ts), the functions' single argument for every option.
  */
 export function sqlArray(values: readonly unknown[], type: SqlArrayType): SQL {
   return sql`${sql.param(values)}::${sql.raw(type)}[]`;

@@ -18,13 +18,13 @@
 import { isIP, connect as tcpConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import pg from "pg";
-import { DatabaseUnavailableError } from "../errors.js";
+import { DatabaseUnavailableError } from "./errors.js";
 
 /** libpq's six sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
 const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
 
 /** One of libpq's sslmode values. */
-export type SslMode = (typeof SSL_MODES)[number];
+type SslMode = (typeof SSL_MODES)[number];
 
 /** The mode libpq uses when the URL names none. */
 const DEFAULT_MODE: SslMode = "prefer";
@@ -32,7 +32,7 @@ const DEFAULT_MODE: SslMode = "prefer";
 const isSslMode = (value: string): value is SslMode => SSL_MODES.some((mode) => mode === value);
 
 /** How a pool will talk to its server: in clear, or over TLS (`prefer` and `allow` settled). */
-export type Transport = "plaintext" | "tls";
+type Transport = "plaintext" | "tls";
 
 /**
  * `url` with its sslmode settled for node-postgres: `allow` and `prefer` (or no sslmode)

@@ -9,7 +9,7 @@ import type { ChangesResponse } from "../../lib/contract.js";
 import type { Database } from "../../lib/db/client.js";
 import { queryRows } from "../../lib/db/query.js";
 
-export const CHANGES_URL = "http://localhost/identify/changes";
+const CHANGES_URL = "http://localhost/identify/changes";
 
 type Change = ChangesResponse["changes"][number];
 

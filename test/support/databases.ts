@@ -27,6 +27,7 @@ import {
   getConnection,
   openConnection,
 } from "../../lib/db/client.js";
+import { databaseMessage } from "../../lib/db/errors.js";
 import { startNeonWsProxy } from "../../scripts/neon-ws-proxy.js";
 import { pgbouncerAvailable, startPgbouncer } from "./pgbouncer.js";
 
@@ -97,9 +98,7 @@ export async function probePostgres(): Promise<boolean> {
     return true;
   } catch (error) {
     // Drizzle's "Failed query" says little; the driver's error under it says why.
-    let cause = error;
-    while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = databaseMessage(error);
     if (process.env.CI === "true") {
       throw new Error(`CI=true but PostgreSQL at ${ADMIN_URL} is not reachable: ${reason}`);
     }

@@ -1,4 +1,5 @@
 /** Looking inside failures, so that a test can tell the failure it expects from any other. */
+import { causeChain, errorCode, sqlState } from "../../lib/db/errors.js";
 
 /** SQLSTATE 42501: what the append-only tables' triggers raise for a change. */
 export const INSUFFICIENT_PRIVILEGE = "42501";
@@ -21,11 +22,7 @@ export async function failureOf(promise: Promise<unknown>): Promise<unknown> {
  * the driver wrapped it in (each keeps the error it caught as `cause`).
  */
 export function databaseError(error: unknown): { code: string; message: string } | undefined {
-  for (let current = error; current instanceof Error; current = current.cause) {
-    const { code } = current as { code?: unknown };
-    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
-      return { code, message: current.message };
-    }
-  }
-  return undefined;
+  const code = sqlState(error);
+  const raised = [...causeChain(error)].find((e) => errorCode(e) === code);
+  return code && raised instanceof Error ? { code, message: raised.message } : undefined;
 }

@@ -42,14 +42,14 @@ export interface Pgbouncer {
 }
 
 /** The columns of a SHOW CLIENTS row that tests read. */
-export interface PgbouncerClient {
+interface PgbouncerClient {
   database: string;
   application_name: string;
   /** The TLS version and cipher of the client's connection, empty for plaintext. */
   tls: string;
 }
 
-export interface PgbouncerOptions {
+interface PgbouncerOptions {
   /** PgBouncer's client_tls_sslmode: offer TLS (`allow`) or insist on it (`require`). */
   clientTls?: "allow" | "require";
 }

@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 
 const execFileAsync = promisify(execFile);
 
-export interface ScriptRun {
+interface ScriptRun {
   code: number;
   stdout: string;
   /** stdout then stderr. */

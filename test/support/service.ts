@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 /** One JSON log line of the service. */
-export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
+type LogLine = Record<string, unknown> & { msg?: string; level?: string };
 
 /** A spawned `npm start`. */
 export interface Service {
