@@ -12,9 +12,10 @@
  */
 import { sql } from "drizzle-orm";
 import type { Connection } from "../lib/db/client.js";
+import { databaseMessage } from "../lib/db/errors.js";
 import { queryRows } from "../lib/db/query.js";
 import { findPostgresBin, startThrowawayCluster, type ThrowawayCluster } from "./cluster.js";
-import { message, openBenchConnection } from "./database.js";
+import { openBenchConnection } from "./database.js";
 
 /** The statements of one window: calls of each normalized statement, most frequent first. */
 export interface StatementCount {
@@ -153,7 +154,7 @@ export async function chooseServer(
         stopNow: () => {},
       };
     } catch (error) {
-      return withoutCounting(`pg_stat_statements is preloaded on ${given} but ${message(error)}`);
+      return withoutCounting(`pg_stat_statements is preloaded on ${given} but ${databaseMessage(error)}`);
     }
   }
   const lacks = `${given} does not preload pg_stat_statements (shared_preload_libraries = '${preload}'; adding it takes a restart)`;
@@ -174,7 +175,7 @@ export async function chooseServer(
   try {
     cluster = await startThrowawayCluster(binDir);
   } catch (error) {
-    return withoutCounting(`${lacks}, and a throwaway cluster did not start: ${message(error)}`);
+    return withoutCounting(`${lacks}, and a throwaway cluster did not start: ${databaseMessage(error)}`);
   }
   try {
     const counter = await openCounter(cluster.url);
@@ -194,6 +195,6 @@ export async function chooseServer(
     };
   } catch (error) {
     cluster.stop();
-    return withoutCounting(`${lacks}, and on the throwaway cluster ${message(error)}`);
+    return withoutCounting(`${lacks}, and on the throwaway cluster ${databaseMessage(error)}`);
   }
 }
