@@ -154,7 +154,9 @@ export async function chooseServer(
         stopNow: () => {},
       };
     } catch (error) {
-      return withoutCounting(`pg_stat_statements is preloaded on ${given} but ${databaseMessage(error)}`);
+      return withoutCounting(
+        `pg_stat_statements is preloaded on ${given} but ${databaseMessage(error)}`,
+      );
     }
   }
   const lacks = `${given} does not preload pg_stat_statements (shared_preload_libraries = '${preload}'; adding it takes a restart)`;
@@ -175,7 +177,9 @@ export async function chooseServer(
   try {
     cluster = await startThrowawayCluster(binDir);
   } catch (error) {
-    return withoutCounting(`${lacks}, and a throwaway cluster did not start: ${databaseMessage(error)}`);
+    return withoutCounting(
+      `${lacks}, and a throwaway cluster did not start: ${databaseMessage(error)}`,
+    );
   }
   try {
     const counter = await openCounter(cluster.url);
