@@ -561,7 +561,7 @@ $$;
 -- the two).
 --
 -- Returns, as read under the customer's locks: member_ids, its live contacts' ids ('{}' when
--- the arguments reach nobody: no lock is taken then); keys, the customer keys it holds,
+-- the arguments reach nobody: no lock is taken then, and the other fields are NULL); keys, the customer keys it holds,
 -- ascending; flat, whether it is canonical (every contact but the oldest links straight to
 -- the oldest, which is primary); has_email, has_phone; walked, whether the walk read it; and
 -- member_rows, its contacts oldest first when the one-hop read served (NULL after a walk), so
@@ -629,13 +629,9 @@ BEGIN
   -- Nobody holds the values: no customer, nothing to lock or read. That read came after the
   -- caller's identifier locks, which every request that could add a contact holding them
   -- takes, and an import locks the whole table, so it waits for this transaction.
+  -- (The new-contact path: only member_ids is set, the rest stays NULL.)
   IF cardinality(v_keys_to_lock) = 0 THEN
     member_ids := '{}';
-    keys := '{}';
-    flat := true;
-    has_email := false;
-    has_phone := false;
-    walked := false;
     RETURN;
   END IF;
 
