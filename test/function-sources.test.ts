@@ -8,11 +8,7 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../lib/db/client.js";
-import {
-  CUSTOMER_LOCK_SPACE,
-  SQLSTATE_CUSTOMER_CHANGED,
-  SQLSTATE_CUSTOMER_TOO_LARGE,
-} from "../lib/db/sql-contract.js";
+import { SQLSTATE_CUSTOMER_CHANGED, SQLSTATE_CUSTOMER_TOO_LARGE } from "../lib/db/sql-contract.js";
 import {
   compareWithDatabase,
   readMigratedCopies,
@@ -106,18 +102,35 @@ describe("the function and trigger sources", () => {
 });
 
 describe("lib/db/sql-contract.ts", () => {
-  it("names the error codes and the lock space identify_contact uses", () => {
+  it("names the cap code identify_contact raises", () => {
     const text = sources.find((source) => source.name === "identify_contact")?.text;
+    expect(text).toContain(`USING ERRCODE = '${SQLSTATE_CUSTOMER_TOO_LARGE}'`);
+  });
+
+  it("names the codes identify_lock_customer raises and the retry code it catches", () => {
+    const text = sources.find((source) => source.name === "identify_lock_customer")?.text;
     expect(text).toContain(`USING ERRCODE = '${SQLSTATE_CUSTOMER_TOO_LARGE}'`);
     expect(text).toContain(`USING ERRCODE = '${SQLSTATE_CUSTOMER_CHANGED}'`);
     expect(text).toContain(`EXCEPTION WHEN SQLSTATE '${SQLSTATE_CUSTOMER_CHANGED}'`);
-    expect(text).toContain(`c_customer_lock_space CONSTANT integer := ${CUSTOMER_LOCK_SPACE};`);
+  });
+});
+
+describe("the customer lock space", () => {
+  const space = /c_customer_lock_space CONSTANT integer := (\d+);/.exec(
+    sources.find((source) => source.name === "identify_lock_customer")?.text ?? "",
+  )?.[1];
+
+  it("is named by identify_lock_customer", () => {
+    expect(space).toMatch(/^\d+$/);
   });
 
-  it("names the retry code and the lock space identify_lock_customer uses", () => {
-    const text = sources.find((source) => source.name === "identify_lock_customer")?.text;
-    expect(text).toContain(`EXCEPTION WHEN SQLSTATE '${SQLSTATE_CUSTOMER_CHANGED}'`);
-    expect(text).toContain(`c_customer_lock_space CONSTANT integer := ${CUSTOMER_LOCK_SPACE};`);
+  it("is named and locked in by no other function or trigger source", () => {
+    const others = sources.filter(
+      (source) =>
+        source.name !== "identify_lock_customer" &&
+        (source.text.includes(String(space)) || source.text.includes("c_customer_lock_space")),
+    );
+    expect(others.map((source) => source.label)).toEqual([]);
   });
 });
 

@@ -1,12 +1,14 @@
 -- The customer the seeds reach, as its live contacts (unordered): every live
 -- contact connected to the request's linking email and phone, or to the seed contact ids,
 -- through shared emails, shared phone numbers or linked_id, in either direction. Junk values
--- (p_options, see identify_junk_list) never connect contacts. identify_contact calls it to
--- read a customer its one-hop read cannot (a merge, a chain, a deleted primary, a large
--- customer), explain (lib/explain.ts) to show one, identify_settle_all to
--- walk the table customer by customer (those two through identify_customer_contact_ids,
--- which returns just the ids). Rows carry what identify_contact decides from: linked_id
--- (NULL exactly for a contact marked primary) and created_at.
+-- (p_options, see identify_junk_list) never connect contacts. identify_lock_customer calls it
+-- (for identify_contact and identify_forget) to read a customer under its locks when its
+-- one-hop read cannot (a merge, a chain, a split or deleted primary, seeds, a large
+-- customer), or when asked to walk; explain (lib/explain.ts) to show one, and
+-- identify_settle_all to walk the table customer by customer (those two through
+-- identify_customer_contact_ids, which returns just the ids). Rows carry what
+-- identify_lock_customer decides from: linked_id (NULL exactly for a contact marked primary)
+-- and created_at.
 --
 -- Soft-deleted contacts (deleted_at set) are invisible: never returned, and their email and
 -- phone number find and join nothing. They do not take a customer apart either: a live

@@ -15,15 +15,15 @@
 --                               (absent = no cap: the operator asked to erase it whatever its size)
 --   junkEmails, junkEmailPatterns, junkPhones, junkPhonePatterns   text[]   as identify_contact
 --
--- Bounded work. With maxContacts, the customer search (identify_lock_customer, through
--- identify_customer_contacts) stops after maxContacts + 1 live contacts and raises IDC01, so
+-- Bounded work. With maxContacts, the customer read (identify_lock_customer: the one-hop read
+-- or the walk, identify_customer_contacts) stops after maxContacts + 1 live contacts and raises IDC01, so
 -- a customer grown huge costs an erasure, like a request, about the cap's worth of reading
 -- before it is refused; `npm run forget` then names the flag that removes the cap.
 --
 -- Locks: exactly those of identify_contact and in its order (see identify_contact.sql):
--- the identifier lock of the email or phone given, then the customer locks, ascending, with
--- the customer read again once they are held and the customer locks taken again if it
--- grew meanwhile (identify_lock_customer). Every request that could add to, merge into or relink this customer holds
+-- the identifier lock of the email or phone given, then the customer locks, taken and the
+-- customer read under them by the routine identify_contact uses, identify_lock_customer (its
+-- header has the protocol). Every request that could add to, merge into or relink this customer holds
 -- one of those customer locks while it writes, so a request either finishes before the
 -- erasure reads the customer (and is erased with it), or reads it again after the erasure
 -- committed, finds nothing, and starts a brand-new customer, as a stranger would.
@@ -62,6 +62,7 @@ DECLARE
   v_junk_phones text[] := identify_junk_list(v_options, 'junkPhones');
   v_junk_phone_patterns text[] := identify_junk_list(v_options, 'junkPhonePatterns');
   v_seeds integer[] := array_remove(ARRAY[p_id], NULL);
+  v_seqscan text;
   v_members integer[];
   v_erased integer[];
   v_more integer[];
@@ -88,8 +89,17 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('phone:' || p_phone, 0));
   END IF;
 
-  -- Lock 2, the customer locks, as identify_contact takes them.
-  v_members := identify_lock_customer(p_email, p_phone, v_seeds, v_options);
+  -- Lock 2, the customer locks, and the customer read under them: identify_lock_customer,
+  -- the routine identify_contact calls too. No deadline; lock_timeout as set above. It runs
+  -- under its caller's settings, and its reads are planned for enable_seqscan = off, as
+  -- identify_contact runs them (its header says why); this function's own scan of deleted
+  -- rows below wants the sequential scan, so the setting is restored after the call.
+  v_seqscan := current_setting('enable_seqscan');
+  PERFORM set_config('enable_seqscan', 'off', true);
+  v_members := (identify_lock_customer(p_email, p_phone, p_email, p_phone, v_seeds, v_options,
+                                       (v_options ->> 'maxContacts')::integer, NULL,
+                                       coalesce((v_options ->> 'lockTimeoutMs')::integer, 5000))).member_ids;
+  PERFORM set_config('enable_seqscan', v_seqscan, true);
 
   IF cardinality(v_members) = 0 THEN
     RETURN QUERY SELECT NULL::bigint, '{}'::integer[], 0;

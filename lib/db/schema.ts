@@ -1,7 +1,9 @@
 /**
  * The database schema: the single source of truth for tables, constraints and indexes.
- * drizzle-kit generates the SQL migrations in drizzle/ from this file; the reconciliation
- * function itself lives in a custom migration because it is PL/pgSQL, not a table.
+ * drizzle-kit generates the SQL migrations in drizzle/ from this file (`npm run db:generate`).
+ * The SQL functions (the reconciliation among them) and triggers are not here: each has its
+ * source file in drizzle/functions/ or drizzle/triggers/, installed by custom migrations
+ * generated from those files (`npm run db:functions`, scripts/sql-functions.ts).
  */
 import { sql } from "drizzle-orm";
 import {

@@ -1,7 +1,9 @@
 /**
  * What the SQL functions (drizzle/functions/) and the TypeScript that calls them agree on:
- * the options jsonb the functions take, and the error code and lock space they use. A test
+ * the options jsonb the functions take, and the error codes they raise. A test
  * (test/function-sources.test.ts) checks that the SQL still says what these constants say.
+ * The customer lock space is not here: it is named in one place only, the one routine that
+ * takes customer locks (drizzle/functions/identify_lock_customer.sql).
  */
 import { type SQL, sql } from "drizzle-orm";
 import type { Guardrails } from "../guardrails.js";
@@ -9,8 +11,9 @@ import type { Guardrails } from "../guardrails.js";
 /**
  * The options jsonb, `p_options` in every function that takes it; each key is optional.
  * identify_contact reads all but dryRun; identify_forget all but deadlineMs (its cap,
- * maxContacts, is applied by identify_lock_customer, and absent means no cap: an operator's
- * explicit choice, `npm run forget -- --over-cap`); the other functions the junk lists.
+ * maxContacts, is applied by identify_lock_customer, the customer locking and reading both
+ * share, and absent means no cap: an operator's explicit choice, `npm run forget -- --over-cap`);
+ * the other functions the junk lists.
  */
 export interface SqlFunctionOptions extends Guardrails {
   /** Recorded on every identity event the call causes. */
@@ -32,20 +35,14 @@ export function optionsJsonb(options: SqlFunctionOptions): SQL {
 }
 
 /**
- * SQLSTATE identify_contact raises when a request reaches a customer of more than
- * `maxContacts` contacts, or would grow one past it; identify_forget (through
- * identify_lock_customer) when the customer to erase has more than `maxContacts`.
+ * SQLSTATE identify_lock_customer raises when the customer a request (identify_contact) or an
+ * erasure (identify_forget) reaches has more than `maxContacts` contacts, and identify_contact
+ * when a request would grow one past it.
  */
 export const SQLSTATE_CUSTOMER_TOO_LARGE = "IDC01";
 
 /**
- * SQLSTATE identify_contact raises, and catches itself, when the customer changed while it
- * waited for the customer's locks; it never reaches TypeScript.
+ * SQLSTATE identify_lock_customer raises, and catches itself, when the customer changed while
+ * it waited for the customer's locks; it never reaches TypeScript.
  */
 export const SQLSTATE_CUSTOMER_CHANGED = "IDR01";
-
-/**
- * First key of every customer lock, `pg_advisory_xact_lock(space, contact id)`: a number
- * this service reserved, so its two-key advisory locks meet no one else's.
- */
-export const CUSTOMER_LOCK_SPACE = 1_768_383_844;
