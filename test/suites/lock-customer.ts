@@ -9,9 +9,9 @@
 import { type SQL, sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Connection } from "../../lib/db/client.js";
+import { sqlState } from "../../lib/db/errors.js";
 import { queryRows, sqlArray } from "../../lib/db/query.js";
 import type { Contact, NewContact } from "../../lib/db/schema.js";
-import { sqlState } from "../../lib/db/errors.js";
 import { at, plantContact } from "../support/contacts.js";
 import { type Backend, resetContacts } from "../support/databases.js";
 
