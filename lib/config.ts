@@ -11,11 +11,14 @@
  *   whoever knows one of them, and a forgotten variable must not publish that.
  * - A Vercel deployment talks to PostgreSQL over TLS: a node-postgres URL to another machine
  *   needs an encrypting sslmode, unless ALLOW_PLAINTEXT_DATABASE=true.
- * - `npm start` on an interface other machines reach needs API_KEYS (or ALLOW_PUBLIC_ACCESS).
  *
- * This module depends on nothing else of the service but its errors: the guardrails and the
- * server derive their settings from what it validates, and lib/db/client.ts picks its driver
- * with usesNodePostgres, the rule the TLS check here applies.
+ * The settings only `npm start` reads (PORT, HOST, ALLOWED_HOSTS, and its rule that a HOST
+ * other machines reach needs API_KEYS) live with it, in scripts/server-config.ts, which builds
+ * on parseEnv and the API_KEYS read here.
+ *
+ * This module depends on nothing else of the service but its errors: the guardrails derive
+ * their settings from what it validates, and lib/db/client.ts picks its driver with
+ * usesNodePostgres, the rule the TLS check here applies.
  */
 import { isIP } from "node:net";
 import * as v from "valibot";
@@ -28,7 +31,7 @@ const millis = (fallback: number) =>
   );
 
 /** Items of a comma-separated list, trimmed, without the empty ones. */
-const listItems = (list: string) =>
+export const listItems = (list: string) =>
   list
     .split(",")
     .map((item) => item.trim())
@@ -228,77 +231,17 @@ const EnvSchema = v.object({
 
 export type Config = v.InferOutput<typeof EnvSchema>;
 
-/** The Host names a server answers to unless ALLOWED_HOSTS says otherwise. */
+/**
+ * The loopback names, as URLs spell them: where a ws:// NEON_WS_PROXY may be, and the Host names
+ * `npm start` answers to unless ALLOWED_HOSTS says otherwise.
+ */
 export const LOOPBACK_HOSTS: readonly string[] = ["localhost", "127.0.0.1", "[::1]"];
 
-/** A host name as URLs normalize it (lower case, IPv6 in brackets), or undefined. */
-function normalizedHost(entry: string): string | undefined {
-  if (!URL.canParse(`http://${entry}`)) return undefined;
-  const url = new URL(`http://${entry}`);
-  // Anything but a bare host (a port, a path, credentials) makes href differ.
-  return url.href === `http://${url.hostname}/` ? url.hostname : undefined;
-}
-
-/** A host name or IP address to listen on. */
-const LISTEN_HOST = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i;
-
-/** Settings only `npm start` reads; Vercel never does, so they never fail a deployment. */
-const ServerEnvSchema = v.object({
-  /** Port of `npm start`; 0 takes any free port (the "listening" log line says which). */
-  PORT: v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.regex(/^\d{1,5}$/, "must be a port number from 0 to 65535"),
-      v.transform(Number),
-      v.maxValue(65_535, "must be a port number from 0 to 65535"),
-    ),
-    "3000",
-  ),
-  /** Interface to listen on: only this machine by default. */
-  HOST: v.optional(
-    v.pipe(
-      v.string(),
-      v.trim(),
-      v.check(
-        (host) => isIP(host) !== 0 || LISTEN_HOST.test(host),
-        "must be an IP address or a host name, such as 127.0.0.1 or 0.0.0.0",
-      ),
-    ),
-    "127.0.0.1",
-  ),
-  /**
-   * Comma-separated Host names the server answers to (any port); `*` answers any. Others get
-   * 421, which keeps a DNS-rebinding page from reaching a server on this machine.
-   */
-  ALLOWED_HOSTS: v.optional(
-    v.pipe(
-      v.string(),
-      v.transform(listItems),
-      v.minLength(1, "names no host; list host names, or * for any"),
-      v.rawTransform(({ dataset, addIssue, NEVER }) => {
-        const hosts: string[] = [];
-        for (const entry of dataset.value) {
-          const host = entry === "*" ? "*" : normalizedHost(entry);
-          if (host === undefined) {
-            addIssue({
-              message: `"${entry}" is not a host name (no scheme, port or path; IPv6 in brackets)`,
-            });
-            return NEVER;
-          }
-          hosts.push(host);
-        }
-        return hosts;
-      }),
-    ),
-    LOOPBACK_HOSTS.join(","),
-  ),
-});
-
-export type ServerConfig = v.InferOutput<typeof ServerEnvSchema>;
-
-/** Validates `env` against `schema`; a ConfigError names each bad variable. */
-function parseEnv<Schema extends v.GenericSchema>(
+/**
+ * Validates `env` against `schema`; a ConfigError names each bad variable. `npm start`
+ * validates its own settings with it (scripts/server-config.ts).
+ */
+export function parseEnv<Schema extends v.GenericSchema>(
   schema: Schema,
   env: Record<string, string | undefined>,
 ): v.InferOutput<Schema> {
@@ -312,7 +255,7 @@ function parseEnv<Schema extends v.GenericSchema>(
 }
 
 /** Throws the ConfigError for rules that span variables, in parseEnv's format, if any broke. */
-function refuse(problems: readonly string[]): void {
+export function refuse(problems: readonly string[]): void {
   if (problems.length > 0) throw new ConfigError(`Invalid environment: ${problems.join("; ")}`);
 }
 
@@ -431,27 +374,6 @@ export function readConfig(env: Record<string, string | undefined> = process.env
   const config = parseEnv(EnvSchema, env);
   refuse(crossFieldProblems(config));
   return config;
-}
-
-/**
- * Validates the settings of `npm start` (PORT, HOST, ALLOWED_HOSTS), and refuses to serve
- * other machines (a HOST that is not loopback) without API_KEYS, unless ALLOW_PUBLIC_ACCESS
- * is true: on loopback it stays keyless, for development.
- */
-export function readServerConfig(
-  env: Record<string, string | undefined> = process.env,
-): ServerConfig {
-  const server = parseEnv(ServerEnvSchema, env);
-  const { API_KEYS, ALLOW_PUBLIC_ACCESS } = readConfig(env);
-  if (!isLoopbackHost(server.HOST) && !API_KEYS && !ALLOW_PUBLIC_ACCESS) {
-    refuse([
-      `API_KEYS: required to listen on HOST=${server.HOST}, which other machines reach, since ` +
-        "the API answers anyone who knows one email or phone number with the customer's every " +
-        "email and phone number. Set API_KEYS (clients send Authorization: Bearer <key>), set " +
-        "ALLOW_PUBLIC_ACCESS=true to serve anyone on purpose, or listen on HOST=127.0.0.1",
-    ]);
-  }
-  return server;
 }
 
 let cached: Config | undefined;

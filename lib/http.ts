@@ -62,10 +62,10 @@ async function readText(request: Request, limitBytes: number): Promise<string> {
       });
       if (done) break;
       received += value.byteLength;
-      if (received > limitBytes) {
-        await reader.cancel().catch(() => {});
-        throw payloadTooLarge(limitBytes);
-      }
+      // Stop reading, without cancelling: what is left of the body, and the connection it
+      // arrives on, are the server's to discard or close (scripts/server.ts keeps a client's
+      // keep-alive connection usable that way), not the handler's.
+      if (received > limitBytes) throw payloadTooLarge(limitBytes);
       text += decoder.decode(value, { stream: true });
     }
     return text + decoder.decode();
@@ -81,8 +81,7 @@ async function readText(request: Request, limitBytes: number): Promise<string> {
 /**
  * A JSON response that is never cached: every answer describes the customer right now.
  * Built from the serialized text and a plain header object, what Response.json does minus
- * its Headers copy; behind `npm start` the adapter's Response keeps the text as it is and
- * writes it to the socket directly (scripts/server.ts).
+ * its Headers copy.
  */
 export function jsonResponse(
   body: unknown,

@@ -13,12 +13,13 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
-import { getConfig, readServerConfig } from "../lib/config.js";
+import { getConfig } from "../lib/config.js";
 import { closeDatabase, getConnection } from "../lib/db/client.js";
 import { checkJunkPatternsOnce, getGuardrails } from "../lib/guardrails.js";
 import { log } from "../lib/log.js";
 import { loadDotEnv } from "./env.js";
 import { createIdentifyServer } from "./server.js";
+import { readServerConfig } from "./server-config.js";
 
 /**
  * How long requests in flight may take to finish after a stop signal before their

@@ -1,35 +1,25 @@
 /**
- * The local HTTP server behind `npm start`: srvx's node:http adapter (Node requests to Web
- * Requests and back) around the very same exported handler that Vercel runs, plus the routes
- * deployment has: /identify, /identify/changes and their /api forms (each with or without a
- * trailing slash, as scripts/build-function.ts routes them), and public/ (srvx's static
- * middleware).
+ * The local HTTP server behind `npm start`: node:http with @hono/node-server's request
+ * listener (a lazy Web Request over each IncomingMessage, and the Response written back)
+ * around the very same exported handler that Vercel runs, plus the routes the deployment
+ * has: /identify, /identify/changes and their /api forms (each with or without a trailing
+ * slash, as scripts/build-function.ts routes them), and the files of public/.
  *
  * Whatever a client sends ends in an answer or a closed connection, never in an exception
  * out of the handler (which would stop the process): Node refuses what it cannot parse
  * (400, 431...), and every answer from here on is the product's JSON error.
+ *
+ * The handler keeps the body limit (lib/http.ts stops reading at 16 KiB); this server owns
+ * the connection, so it consumes what the handler left unread, or ends the connection.
  */
-import { createServer, IncomingMessage, type Server } from "node:http";
-import { finished } from "node:stream";
-import { fileURLToPath } from "node:url";
-import type { NodeHttp1Handler, NodeServerResponse, ServerRequest } from "srvx";
-import { FastResponse, NodeRequest, toNodeHandler } from "srvx/node";
-import { staticMiddleware } from "srvx/static";
+import { readdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { getRequestListener, type HttpBindings } from "@hono/node-server";
 import identify from "../api/identify.js";
 import { LOOPBACK_HOSTS } from "../lib/config.js";
 import { badRequest, misdirectedRequest, notFound, toErrorResponse } from "../lib/errors.js";
 import { log } from "../lib/log.js";
-
-// srvx's Response for Node: the same class to every caller (it extends the global one), but
-// it keeps a string body as it is, so the adapter writes it to the socket directly instead
-// of reading it back through a web stream, and its headers become a Headers only if read.
-// Set before any handler runs; the handler itself stays a plain Web-standard fetch handler.
-// (It inherits error() and redirect() from the global class, which its type omits.)
-globalThis.Response = FastResponse as unknown as typeof Response;
-
-const serveStatic = staticMiddleware({
-  dir: fileURLToPath(new URL("../public", import.meta.url)),
-});
 
 /** How a server is set up; see createIdentifyServer. */
 export interface IdentifyServerOptions {
@@ -47,18 +37,33 @@ export interface IdentifyServerOptions {
  */
 export function createIdentifyServer(options: IdentifyServerOptions = {}): Server {
   const allowedHosts = new Set(options.allowedHosts ?? LOOPBACK_HOSTS);
-  const server: Server = createServer(
-    // srvx types its handler for HTTP/1 and HTTP/2 at once; this server is HTTP/1.
-    toNodeHandler(async (request: ServerRequest): Promise<Response> => {
-      const req = request.runtime?.node?.req;
-      const body = req instanceof IncomingMessage ? new RequestBody(req) : undefined;
-      const response = await respond(request, allowedHosts, body);
+  const listener = getRequestListener(
+    async (request, env) => {
+      const { incoming, outgoing } = env as HttpBindings;
+      const response = await respond(request, allowedHosts);
       // Go's order: consume the leftover before the headers go out, so that they can still
       // say whether this connection carries another request.
-      const whole = (await body?.discardRest(MAX_DISCARD_BYTES)) ?? true;
-      return whole && server.listening ? response : withConnectionClose(response);
-    }) as NodeHttp1Handler,
+      const whole = await discardRest(request, incoming, MAX_DISCARD_BYTES);
+      if (!whole || !server.listening) outgoing.setHeader("Connection", "close");
+      return response;
+    },
+    {
+      // The handler is a plain Web-standard one: Request and Response stay Node's own.
+      overrideGlobalObjects: false,
+      // discardRest does it, within a bound, before the answer says keep-alive.
+      autoCleanupIncoming: false,
+      // The host of an HTTP/1.0 request without a Host header (HTTP/1.1 requires one).
+      hostname: "localhost",
+      // A target or Host that makes no URL, e.g. `Host: x:99999` or `GET not-a-url`.
+      errorHandler: () =>
+        refusal(badRequest("The Host header or the request target is not a valid URL")),
+    },
   );
+  const server = createServer((incoming, outgoing) => {
+    const refused = unroutable(incoming, allowedHosts);
+    if (refused) return void send(outgoing, refusal(refused, incoming.method));
+    void listener(incoming, outgoing);
+  });
   return server;
 }
 
@@ -66,46 +71,37 @@ export function createIdentifyServer(options: IdentifyServerOptions = {}): Serve
 const FUNCTION_PATH = /^\/(?:api\/)?identify(?:\/changes)?\/?$/;
 
 /** Routes a request the way the Vercel deployment does; never throws. */
-async function respond(
-  request: ServerRequest,
-  allowedHosts: ReadonlySet<string>,
-  body: RequestBody | undefined,
-): Promise<Response> {
+async function respond(request: Request, allowedHosts: ReadonlySet<string>): Promise<Response> {
   try {
     const { pathname } = targetOf(request, allowedHosts);
-    if (FUNCTION_PATH.test(pathname)) {
-      // Only POST reads a body. Other methods are answered without one, among them TRACE,
-      // which a Fetch `Request` refuses to carry (new Request threw, and stopped the server).
-      const withBody = request.method === "POST" && body ? body.toRequest(request) : request;
-      return await identify.fetch(withBody);
-    }
-    return await serveStatic(request, () => refusal(notFound(pathname), request));
+    if (FUNCTION_PATH.test(pathname)) return await identify.fetch(request);
+    return await serveStatic(request, pathname);
   } catch (error) {
-    return refusal(error, request);
+    return refusal(error, request.method);
   }
 }
 
+/** A Host header shaped as a name or bracketed IPv6 address, with or without a port. */
+const HOST_SHAPE = /^(?:\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::\d*)?$/i;
+
 /**
- * The URL the request is for, once it is one this server answers: srvx builds it from the
- * Host header or an absolute-form target without checking that it parses (`Host: x:99999`
- * does not; srvx's getter even throws when the path also needs normalizing), reads a target
- * that is no URL at all as "/", and leaves broken percent-escapes in the path.
- * @throws HttpError 400 for an unparseable target, URL or path, 421 for a Host not allowed.
+ * Why a request that the adapter could not make a URL of is refused, when the answer is
+ * not its 400: `OPTIONS *` (a target for the server itself) is no route here, and a Host
+ * that is not even shaped like a name is none this server answers to.
  */
-function targetOf(request: ServerRequest, allowedHosts: ReadonlySet<string>): URL {
-  const target = request.runtime?.node?.req?.url ?? "/";
-  const href = (() => {
-    try {
-      return request.url;
-    } catch {
-      return "";
-    }
-  })();
-  const formOk = target.startsWith("/") || target === "*" || URL.canParse(target);
-  if (!formOk || !URL.canParse(href)) {
-    throw badRequest("The Host header or the request target is not a valid URL");
-  }
-  const url = new URL(href);
+function unroutable(incoming: IncomingMessage, allowedHosts: ReadonlySet<string>) {
+  if (incoming.url === "*") return notFound("*");
+  const host = incoming.headers.host;
+  if (host && !HOST_SHAPE.test(host) && !allowedHosts.has("*")) return misdirectedRequest();
+  return undefined;
+}
+
+/**
+ * The URL the request is for, once it is one this server answers.
+ * @throws HttpError 421 for a Host not allowed, 400 for a broken percent-escape in the path.
+ */
+function targetOf(request: Request, allowedHosts: ReadonlySet<string>): URL {
+  const url = new URL(request.url);
   // Checking the name a browser sent defeats DNS rebinding: a page whose own name now
   // resolves to this machine still sends that name, not one of ours.
   if (!allowedHosts.has("*") && !allowedHosts.has(url.hostname)) throw misdirectedRequest();
@@ -117,28 +113,54 @@ function targetOf(request: ServerRequest, allowedHosts: ReadonlySet<string>): UR
   return url;
 }
 
+/** The files of public/, by path: the folder holds the whole site, read once listed. */
+const PUBLIC = new URL("../public/", import.meta.url);
+const PUBLIC_FILES = new Map<string, string>([
+  ["/", "index.html"],
+  ...readdirSync(PUBLIC)
+    .filter((name) => /^\w[\w.-]*$/.test(name))
+    .map((name): [string, string] => [`/${name}`, name]),
+]);
+const MEDIA_TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  json: "application/json",
+};
+
+/**
+ * GET or HEAD of a file of public/, by exact name: no path is ever joined to a folder, so
+ * none reaches outside it. Anything else is a 404.
+ */
+async function serveStatic(request: Request, pathname: string): Promise<Response> {
+  const name = PUBLIC_FILES.get(pathname);
+  if (!name || (request.method !== "GET" && request.method !== "HEAD")) {
+    return refusal(notFound(pathname), request.method);
+  }
+  const extension = name.slice(name.lastIndexOf(".") + 1);
+  const body = request.method === "HEAD" ? null : await readFile(new URL(name, PUBLIC));
+  return new Response(body, {
+    headers: { "Content-Type": MEDIA_TYPES[extension] ?? "application/octet-stream" },
+  });
+}
+
 /** The JSON error answer for a request the server itself refuses, with its log line. */
-function refusal(error: unknown, request: Request): Response {
+function refusal(error: unknown, method?: string): Response {
   const requestId = crypto.randomUUID();
   const { response, log: fields } = toErrorResponse(error, requestId);
   log(response.status >= 500 ? "error" : "info", "request", {
     requestId,
-    method: request.method,
+    method,
     status: response.status,
     ...fields,
   });
   return response;
 }
 
-/** The same response, saying that the connection ends after it. */
-function withConnectionClose(response: Response): Response {
-  const headers = new Headers(response.headers);
-  headers.set("Connection", "close");
-  return new Response(response.body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-  });
+/** Writes a refusal made before there is a Request; it ends the connection. */
+async function send(outgoing: ServerResponse, response: Response): Promise<void> {
+  const headers = Object.fromEntries(response.headers);
+  const body = await response.text();
+  outgoing.writeHead(response.status, { ...headers, Connection: "close" });
+  outgoing.end(body);
 }
 
 /**
@@ -153,186 +175,62 @@ function withConnectionClose(response: Response): Response {
 export const MAX_DISCARD_BYTES = 256 * 1024;
 
 /**
- * A request body as a Web stream that reads from the socket only as the handler asks.
- *
- * Why not srvx's own body (Readable.toWeb): cancelling that stream, as readJsonBody does once
- * a body grows past its limit, destroys the IncomingMessage, and Node then detaches it from
- * the socket without destroying the socket or reading the rest of the body. The socket stays
- * paused, the 413 still says keep-alive, and the client's next request on it waits unread
- * until the keep-alive timeout resets the connection (ECONNRESET). Here cancelling only stops
- * delivery to the handler; discardRest() then consumes or refuses what is left.
+ * Reads and drops whatever of the body the handler left, up to `maxBytes`: through the
+ * request's body stream once the handler has read from it (that stream holds what it took
+ * off the socket), else straight off the IncomingMessage. Resolves to whether the body has
+ * now been read to its end, so that the connection can carry another request; false when
+ * more than `maxBytes` remain (at once when Content-Length says so), the body broke off,
+ * or the handler still holds a reader.
  */
-class RequestBody {
-  readonly #req: IncomingMessage;
-  /** Bytes handed to the handler so far. */
-  #received = 0;
-  #controller: ReadableStreamDefaultController<Uint8Array<ArrayBuffer>> | undefined;
-  #stopFinished: (() => void) | undefined;
-  /** Whether the stream has been read from or cancelled (the Fetch standard's "disturbed"). */
-  #disturbed = false;
-
-  constructor(req: IncomingMessage) {
-    this.#req = req;
+async function discardRest(
+  request: Request,
+  incoming: IncomingMessage,
+  maxBytes: number,
+): Promise<boolean> {
+  if (incoming.readableEnded) return true;
+  if (incoming.destroyed) return false;
+  if (!request.bodyUsed) {
+    if (Number(incoming.headers["content-length"]) > maxBytes) return false;
+    return discardIncoming(incoming, maxBytes);
   }
-
-  /**
-   * The same request with this body; the handler reads it, or cancels it, or ignores it.
-   * srvx's own lazy Request (nothing is built until asked for: no URL parse, Headers copy or
-   * AbortSignal per request), with this body in place of srvx's.
-   */
-  toRequest(request: ServerRequest): Request {
-    this.#req.pause();
-    return new BodyRequest({ req: this.#req, res: request.runtime?.node?.res }, this);
-  }
-
-  get disturbed(): boolean {
-    return this.#disturbed;
-  }
-
-  /** The body as a Web stream, for a handler that reads it piece by piece. */
-  stream(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    const req = this.#req;
-    return new ReadableStream<Uint8Array<ArrayBuffer>>(
-      {
-        start: (controller) => {
-          this.#controller = controller;
-          req.on("data", this.#onData);
-          this.#stopFinished = finished(req, (error) => {
-            this.#release();
-            if (error) controller.error(error);
-            else controller.close();
-          });
-        },
-        pull: () => {
-          this.#disturbed = true;
-          req.resume();
-        },
-        cancel: () => {
-          this.#disturbed = true;
-          this.#release();
-        },
-      },
-      // Nothing is read ahead: every byte comes off the socket because the handler asked.
-      { highWaterMark: 0 },
-    );
-  }
-
-  /**
-   * The whole body, read straight off the IncomingMessage (no Web stream): for a handler
-   * that takes it at once, as readJsonBody does when Content-Length is within its limit.
-   */
-  readAll(): Promise<ArrayBuffer> {
-    const req = this.#req;
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      const onData = (chunk: Buffer) => {
-        this.#received += chunk.byteLength;
-        chunks.push(chunk);
-      };
-      const stop = finished(req, (error) => {
-        stop();
-        req.off("data", onData);
-        if (error) return reject(error);
-        const whole = new Uint8Array(this.#received);
-        let at = 0;
-        for (const chunk of chunks) {
-          whole.set(chunk, at);
-          at += chunk.byteLength;
-        }
-        resolve(whole.buffer);
-      });
-      req.on("data", onData);
-      req.resume();
-    });
-  }
-
-  readonly #onData = (chunk: Buffer) => {
-    this.#received += chunk.byteLength;
-    const controller = this.#controller;
-    if (!controller) return;
-    controller.enqueue(new Uint8Array(chunk));
-    if ((controller.desiredSize ?? 0) <= 0) this.#req.pause();
-  };
-
-  /** Stops delivering to the stream. */
-  #release() {
-    this.#controller = undefined;
-    this.#req.off("data", this.#onData);
-    this.#stopFinished?.();
-    this.#stopFinished = undefined;
-  }
-
-  /**
-   * Reads and drops whatever of the body the handler left, up to `maxBytes`. Resolves to
-   * whether the body has now been read to its end, so the connection can carry another
-   * request; false when more than `maxBytes` remain (it stops reading at once when
-   * Content-Length says so) or the body broke off.
-   */
-  discardRest(maxBytes: number): Promise<boolean> {
-    // A handler that returned while still reading would wait forever: fail its read instead.
-    this.#controller?.error(new Error("The response was sent before the body was read"));
-    this.#release();
-    const req = this.#req;
-    if (req.readableEnded) return Promise.resolve(true);
-    if (req.destroyed) return Promise.resolve(false);
-    const declared = Number(req.headers["content-length"]);
-    if (declared - this.#received > maxBytes) return Promise.resolve(false);
-
-    return new Promise((resolve) => {
-      let discarded = 0;
-      const onData = (chunk: Buffer) => {
-        discarded += chunk.byteLength;
-        if (discarded > maxBytes) settle(false);
-      };
-      const settle = (whole: boolean) => {
-        stopFinished();
-        req.off("data", onData);
-        if (!whole) req.pause();
-        resolve(whole);
-      };
-      const stopFinished = finished(req, (error) => settle(!error));
-      req.on("data", onData);
-      req.resume();
-    });
-  }
-}
-
-/** What srvx's NodeRequest is built from: the node:http pair. */
-interface NodeContext {
-  req: IncomingMessage;
-  res?: NodeServerResponse | undefined;
-}
-const LazyRequest = NodeRequest as unknown as new (context: NodeContext) => Request;
-
-/**
- * srvx's lazy Request whose body is a RequestBody: a Web stream made when `body` is first
- * read, or the whole body at once through arrayBuffer(). Everything else is srvx's.
- */
-class BodyRequest extends LazyRequest {
-  readonly #source: RequestBody;
-  #stream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
-  #read = false;
-
-  constructor(context: NodeContext, source: RequestBody) {
-    super(context);
-    this.#source = source;
-  }
-
-  override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
-    this.#stream ??= this.#source.stream();
-    return this.#stream;
-  }
-
-  override get bodyUsed(): boolean {
-    return this.#read || this.#source.disturbed;
-  }
-
-  override arrayBuffer(): Promise<ArrayBuffer> {
-    if (this.bodyUsed || this.#stream?.locked) {
-      return Promise.reject(new TypeError("Body is unusable: Body has already been read"));
+  const body = request.body;
+  if (!body || body.locked) return false;
+  const reader = body.getReader();
+  let discarded = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      discarded += value.byteLength;
+      // Stop without cancelling, which would destroy the socket before the answer (that
+      // says Connection: close) is written.
+      if (discarded > maxBytes) return false;
     }
-    this.#read = true;
-    if (this.#stream) return new Response(this.#stream).arrayBuffer();
-    return this.#source.readAll();
+  } catch {
+    return false;
+  } finally {
+    reader.releaseLock();
   }
+  // A stream cancelled by the handler ends at once, with the socket's bytes still unread.
+  return incoming.readableEnded;
+}
+
+/** discardRest for a body nothing has read from. */
+function discardIncoming(incoming: IncomingMessage, maxBytes: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let discarded = 0;
+    const settle = (whole: boolean) => {
+      incoming.off("data", onData).off("end", onEnd).off("close", onClose);
+      if (!whole) incoming.pause();
+      resolve(whole);
+    };
+    const onData = (chunk: Buffer) => {
+      discarded += chunk.byteLength;
+      if (discarded > maxBytes) settle(false);
+    };
+    const onEnd = () => settle(true);
+    const onClose = () => settle(incoming.readableEnded);
+    incoming.on("data", onData).on("end", onEnd).on("close", onClose);
+    incoming.resume();
+  });
 }

@@ -7,9 +7,7 @@ import {
   effectiveDatabaseHost,
   isLoopbackHost,
   isVercelDeployment,
-  LOOPBACK_HOSTS,
   readConfig,
-  readServerConfig,
   SSL_MODES,
   splitJunkList,
   usesNodePostgres,
@@ -242,28 +240,7 @@ describe("sslmode in DATABASE_URL and DATABASE_URL_UNPOOLED", () => {
   });
 });
 
-describe("npm start on an interface other machines reach", () => {
-  it.each(["0.0.0.0", "::", "10.0.0.5", "identify.internal"])(
-    "refuses HOST=%s without API_KEYS, naming API_KEYS and ALLOW_PUBLIC_ACCESS",
-    (host) => {
-      const attempt = () => readServerConfig({ HOST: host });
-      expect(attempt).toThrow(/^Invalid environment: API_KEYS: required to listen on HOST=/);
-      expect(attempt).toThrow(/ALLOW_PUBLIC_ACCESS=true/);
-    },
-  );
-
-  it("serves other machines with API_KEYS, or with ALLOW_PUBLIC_ACCESS=true", () => {
-    expect(readServerConfig({ HOST: "0.0.0.0", API_KEYS: KEY }).HOST).toBe("0.0.0.0");
-    expect(readServerConfig({ HOST: "0.0.0.0", ALLOW_PUBLIC_ACCESS: "true" }).HOST).toBe("0.0.0.0");
-  });
-
-  it.each(["127.0.0.1", "127.1.2.3", "::1", "localhost", "LOCALHOST"])(
-    "stays keyless on the loopback HOST=%s, for development",
-    (host) => {
-      expect(readServerConfig({ HOST: host }).HOST).toBe(host);
-    },
-  );
-
+describe("loopback hosts", () => {
   it("counts only 127.0.0.0/8, ::1 and localhost as loopback", () => {
     for (const host of [
       "127.0.0.1",
@@ -294,59 +271,6 @@ describe("NEON_WS_PROXY", () => {
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(/^Invalid environment: NEON_WS_PROXY: NEON_WS_PROXY must be a URL$/);
   });
-});
-
-describe("PORT and HOST", () => {
-  it.each(["abc", "70000", "-1", "3000.5", "30 00"])("refuses PORT=%j, naming PORT", (value) => {
-    expect(() => readServerConfig({ PORT: value })).toThrow(
-      /^Invalid environment: PORT: must be a port number from 0 to 65535$/,
-    );
-  });
-
-  it("reads PORT as a number, 3000 by default, and 0 for any free port", () => {
-    expect(readServerConfig({}).PORT).toBe(3000);
-    expect(readServerConfig({ PORT: " 8080 " }).PORT).toBe(8080);
-    expect(readServerConfig({ PORT: "0" }).PORT).toBe(0);
-  });
-
-  it.each(["not a host", "http://localhost", "localhost:3000", "-x.example"])(
-    "refuses HOST=%j, naming HOST",
-    (value) => {
-      expect(() => readServerConfig({ HOST: value })).toThrow(/^Invalid environment: HOST: /);
-    },
-  );
-
-  it("reads HOST as an IP address or a name, 127.0.0.1 by default", () => {
-    expect(readServerConfig({}).HOST).toBe("127.0.0.1");
-    for (const host of ["0.0.0.0", "::", "::1", "localhost", "identify.internal"]) {
-      expect(readServerConfig({ HOST: host, API_KEYS: KEY }).HOST).toBe(host);
-    }
-  });
-});
-
-describe("ALLOWED_HOSTS", () => {
-  it("is the loopback names when unset", () => {
-    expect(readServerConfig({}).ALLOWED_HOSTS).toEqual(LOOPBACK_HOSTS);
-  });
-
-  it("reads host names as URLs spell them: lower case, IPv6 in brackets", () => {
-    expect(
-      readServerConfig({ ALLOWED_HOSTS: "Identify.Example.com, [::1] ,10.0.0.5" }).ALLOWED_HOSTS,
-    ).toEqual(["identify.example.com", "[::1]", "10.0.0.5"]);
-  });
-
-  it("reads * as any host", () => {
-    expect(readServerConfig({ ALLOWED_HOSTS: "*" }).ALLOWED_HOSTS).toEqual(["*"]);
-  });
-
-  it.each(["localhost:3000", "http://identify.example", "identify.example/path", "::1", ","])(
-    "refuses %j, naming ALLOWED_HOSTS",
-    (value) => {
-      expect(() => readServerConfig({ ALLOWED_HOSTS: value })).toThrow(
-        /^Invalid environment: ALLOWED_HOSTS: /,
-      );
-    },
-  );
 });
 
 describe("junk lists", () => {
