@@ -9,7 +9,8 @@ import { checkInvariants } from "../lib/db/invariants.js";
 import { identityEvents } from "../lib/db/schema.js";
 import { identify } from "../lib/identify.js";
 import { allContacts } from "./support/contacts.js";
-import { postgresBackend, resetContacts } from "./support/databases.js";
+import { connect, postgresBackend, resetContacts } from "./support/databases.js";
+import { databaseError, failureOf } from "./support/errors.js";
 
 const backend = postgresBackend({ poolMax: 24 });
 const CONSISTENT = {
@@ -43,6 +44,29 @@ describe.skipIf(!backend.available)("concurrent requests on postgres", () => {
   });
   afterAll(() => backend.dispose());
   beforeEach(() => resetContacts(connection));
+
+  it("gives up after lockTimeoutMs behind a table lock on a new connection's first request", async () => {
+    // Nothing before lock_timeout is set may open contacts: on a connection that has not yet
+    // compiled the functions, a variable of the table's row type would, and wait forever.
+    const blocker = await connect({ DATABASE_URL: backend.url() });
+    const fresh = await connect({ DATABASE_URL: backend.url(), DB_POOL_MAX: "1" });
+    try {
+      const failure = await blocker.db.transaction(async (tx) => {
+        await tx.execute(sql`lock table contacts in access exclusive mode`);
+        return failureOf(
+          identify(
+            fresh.db,
+            { email: "doc@hillvalley.edu", phoneNumber: "1955" },
+            { lockTimeoutMs: 200, requestId: "concurrency-test" },
+          ),
+        );
+      });
+      expect(databaseError(failure)?.code).toBe("55P03");
+    } finally {
+      await fresh.close();
+      await blocker.close();
+    }
+  });
 
   it("turns 25 parallel identical new requests into one row", async () => {
     const results = await Promise.all(
