@@ -10,13 +10,17 @@
  *   npx tsx bench/ab-function.ts --before <commit> [--rounds 6] [--seconds 4]
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { sql } from "drizzle-orm";
-import { queryRows } from "../lib/db/query.js";
 import { createBenchDatabase } from "./database.js";
+import {
+  createSamples,
+  functionWorkloads,
+  median,
+  microsPerCall,
+  pgbenchServer,
+  SERVICE_OPTIONS,
+} from "./pgbench.js";
 import { preloadCustomers } from "./preload.js";
 
 const { values } = parseArgs({
@@ -39,75 +43,43 @@ const earlier = execFileSync(
 ).replace(/FUNCTION identify_contact\(/, "FUNCTION identify_contact_before(");
 
 const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-const { hostname, port, username } = new URL(adminUrl);
-Object.assign(process.env, { PGHOST: hostname, PGPORT: port || "5432", PGUSER: username });
+pgbenchServer(adminUrl);
 
-const OPTIONS = `'{"requestId":"bench","lockTimeoutMs":5000,"deadlineMs":10000,"maxContacts":1000}'`;
 const FUNCTIONS = { now: "identify_contact", before: "identify_contact_before" } as const;
 type Side = keyof typeof FUNCTIONS;
-const call = (side: Side, email: string, phone: string) =>
-  `select * from ${FUNCTIONS[side]}(${email}, ${phone}, ${OPTIONS});`;
-/** bench:function's pgbench scripts. */
-const WORKLOADS: Record<string, (side: Side) => string> = {
-  "lookup, both values": (side) =>
-    `\\set i random(1, 500)\nselect email as e, phone_number as p from bench_samples where i = :i \\gset\n${call(side, ":e", ":p")}\n`,
-  "lookup, email only": (side) =>
-    `\\set i random(1, 500)\nselect email as e from bench_samples where i = :i \\gset\n${call(side, ":e", "null")}\n`,
-  "new contact": (side) =>
-    `\\set n random(1, 1000000000)\n${call(side, "'new' || :n || '@x.io'", "(3000000000 + :n)::text")}\n`,
+/** bench:function's pgbench scripts, for each side. */
+const WORKLOADS: Record<Side, Record<string, string>> = {
+  now: functionWorkloads(
+    (e, p) => `select * from ${FUNCTIONS.now}(${e}, ${p}, ${SERVICE_OPTIONS});`,
+  ),
+  before: functionWorkloads(
+    (e, p) => `select * from ${FUNCTIONS.before}(${e}, ${p}, ${SERVICE_OPTIONS});`,
+  ),
 };
 
 const database = await createBenchDatabase(adminUrl, "ours");
 const { db } = database.connection;
 
-/** Mean µs per call of `side`'s function over one pgbench run of `script`. */
-async function measure(side: Side, script: string): Promise<number> {
-  await db.execute(sql`select pg_stat_reset()`);
-  const dir = mkdtempSync(join(tmpdir(), "identify-ab-"));
-  try {
-    writeFileSync(join(dir, "s.pgb"), script);
-    execFileSync(
-      "pgbench",
-      ["-n", "-M", "prepared", "-c", "1", "-T", values.seconds, "-f", join(dir, "s.pgb")],
-      { env: { ...process.env, PGDATABASE: database.name }, stdio: "ignore" },
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-  // Backends report their function counters when they go idle, at most once a second.
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
-  const [row] = await queryRows<{ us: number }>(
-    db,
-    sql`select (total_time / calls * 1000)::float8 as us from pg_stat_user_functions
-         where funcname = ${FUNCTIONS[side]}`,
-  );
-  return row?.us ?? Number.NaN;
-}
-
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] ?? 0)
-    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-};
 const fixed = (xs: number[]) => xs.map((x) => x.toFixed(1)).join("  ");
 
 try {
   await database.connection.migrate();
   await db.execute(sql.raw(earlier));
   await preloadCustomers(db, 10_000, true);
-  await db.execute(sql`
-    create table bench_samples as
-      select row_number() over () as i, email, phone_number from (
-        select email, phone_number from contacts
-         where email is not null and phone_number is not null order by id limit 500) s`);
+  await createSamples(database);
   console.log(`identify_contact now vs at ${values.before}, µs/call per round`);
-  for (const [name, script] of Object.entries(WORKLOADS)) {
+  for (const name of Object.keys(WORKLOADS.now)) {
     const results: Record<Side, number[]> = { now: [], before: [] };
     for (let round = 0; round < Number(values.rounds); round++) {
       for (const side of round % 2 ? (["before", "now"] as const) : (["now", "before"] as const)) {
-        results[side].push(await measure(side, script(side)));
+        results[side].push(
+          await microsPerCall(
+            database,
+            FUNCTIONS[side],
+            WORKLOADS[side][name] ?? "",
+            values.seconds,
+          ),
+        );
       }
     }
     const paired = results.now.map((x, i) => x - (results.before[i] ?? 0));

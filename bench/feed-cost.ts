@@ -9,28 +9,22 @@
  *
  *   npx tsx bench/feed-cost.ts [--rounds 6] [--seconds 4]
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { sql } from "drizzle-orm";
-import { queryRows } from "../lib/db/query.js";
 import { createBenchDatabase } from "./database.js";
+import { median, microsPerCall, pgbenchServer, SERVICE_OPTIONS } from "./pgbench.js";
 import { preloadCustomers } from "./preload.js";
 
 const { values } = parseArgs({
   options: { rounds: { type: "string", default: "6" }, seconds: { type: "string", default: "4" } },
 });
 const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-const { hostname, port, username } = new URL(adminUrl);
-Object.assign(process.env, { PGHOST: hostname, PGPORT: port || "5432", PGUSER: username });
+pgbenchServer(adminUrl);
 const database = await createBenchDatabase(adminUrl, "ours");
 const { db } = database.connection;
 await database.connection.migrate();
 await preloadCustomers(db, 10_000, true);
-const OPTIONS = `'{"requestId":"bench","lockTimeoutMs":5000,"deadlineMs":10000,"maxContacts":1000}'`;
-const script = `\\set n random(1, 1000000000)\nselect * from identify_contact('new' || :n || '@x.io', (3000000000 + :n)::text, ${OPTIONS});\n`;
+const script = `\\set n random(1, 1000000000)\nselect * from identify_contact('new' || :n || '@x.io', (3000000000 + :n)::text, ${SERVICE_OPTIONS});\n`;
 /** The statements that put the database in each state; "feed" is what the migrations make. */
 const states = {
   feed: [
@@ -42,24 +36,6 @@ const states = {
     sql`drop index if exists identity_events_feed_idx`,
   ],
 };
-/** Mean µs per identify_contact call over one pgbench run. */
-async function measure(): Promise<number> {
-  await db.execute(sql`select pg_stat_reset()`);
-  const dir = mkdtempSync(join(tmpdir(), "identify-ab-"));
-  writeFileSync(join(dir, "s.pgb"), script);
-  execFileSync(
-    "pgbench",
-    ["-n", "-M", "prepared", "-c", "1", "-T", values.seconds, "-f", join(dir, "s.pgb")],
-    { env: { ...process.env, PGDATABASE: database.name }, stdio: "ignore" },
-  );
-  rmSync(dir, { recursive: true, force: true });
-  await new Promise((r) => setTimeout(r, 1000));
-  const [row] = await queryRows<{ us: number }>(
-    db,
-    sql`select (total_time / calls * 1000)::float8 as us from pg_stat_user_functions where funcname = 'identify_contact'`,
-  );
-  return row?.us ?? Number.NaN;
-}
 const results: Record<string, number[]> = { feed: [], without: [] };
 try {
   for (let round = 0; round < Number(values.rounds); round++) {
@@ -67,13 +43,14 @@ try {
       ? (["without", "feed"] as const)
       : (["feed", "without"] as const)) {
       for (const statement of states[state]) await db.execute(statement);
-      results[state]?.push(await measure());
+      results[state]?.push(
+        await microsPerCall(database, "identify_contact", script, values.seconds),
+      );
     }
   }
 } finally {
   await database.drop();
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 console.log("new contact, µs/call per round");
 for (const [state, xs] of Object.entries(results)) {
   console.log(

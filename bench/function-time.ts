@@ -7,14 +7,15 @@
  *
  *   npm run bench:function -- [--seconds 4] [--rounds 3]
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { sql } from "drizzle-orm";
-import { queryRows } from "../lib/db/query.js";
 import { type BenchDatabase, createBenchDatabase } from "./database.js";
+import {
+  createSamples,
+  functionWorkloads,
+  microsPerCall,
+  pgbenchServer,
+  SERVICE_OPTIONS,
+} from "./pgbench.js";
 import { preloadCustomers } from "./preload.js";
 import type { Implementation } from "./server.js";
 
@@ -26,22 +27,11 @@ const { values } = parseArgs({
 });
 const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
-/** The options the service sends (lib/identify.ts), with the default cap and a deadline. */
-const OPTIONS = `'{"requestId":"bench","lockTimeoutMs":5000,"deadlineMs":10000,"maxContacts":1000}'`;
 const call: Record<Implementation, (email: string, phone: string) => string> = {
-  ours: (email, phone) => `select * from identify_contact(${email}, ${phone}, ${OPTIONS});`,
+  ours: (email, phone) => `select * from identify_contact(${email}, ${phone}, ${SERVICE_OPTIONS});`,
   minimal: (email, phone) => `select * from minimal_identify(${email}, ${phone});`,
 };
-
-/** pgbench scripts: a random stored contact's values, or new ones. */
-const WORKLOADS: Record<string, (impl: Implementation) => string> = {
-  "lookup, both values": (impl) =>
-    `\\set i random(1, 500)\nselect email as e, phone_number as p from bench_samples where i = :i \\gset\n${call[impl](":e", ":p")}\n`,
-  "lookup, email only": (impl) =>
-    `\\set i random(1, 500)\nselect email as e from bench_samples where i = :i \\gset\n${call[impl](":e", "null")}\n`,
-  "new contact": (impl) =>
-    `\\set n random(1, 1000000000)\n${call[impl]("'new' || :n || '@x.io'", "(3000000000 + :n)::text")}\n`,
-};
+const WORKLOADS = { ours: functionWorkloads(call.ours), minimal: functionWorkloads(call.minimal) };
 
 const FUNCTION: Record<Implementation, string> = {
   ours: "identify_contact",
@@ -52,49 +42,21 @@ async function prepare(impl: Implementation): Promise<BenchDatabase> {
   const database = await createBenchDatabase(adminUrl, impl);
   if (impl === "ours") await database.connection.migrate();
   await preloadCustomers(database.connection.db, 10_000, true);
-  await database.connection.db.execute(sql`
-    create table bench_samples as
-      select row_number() over () as i, email, phone_number from (
-        select email, phone_number from contacts
-         where email is not null and phone_number is not null order by id limit 500) s`);
+  await createSamples(database);
   return database;
 }
 
-/** Mean µs per call of `impl`'s function over one pgbench run of `script`. */
-async function measure(database: BenchDatabase, impl: Implementation, script: string) {
-  const { db } = database.connection;
-  await db.execute(sql`select pg_stat_reset()`);
-  const dir = mkdtempSync(join(tmpdir(), "identify-pgbench-"));
-  try {
-    writeFileSync(join(dir, "script.pgb"), script);
-    execFileSync(
-      "pgbench",
-      ["-n", "-M", "prepared", "-c", "1", "-T", values.seconds, "-f", join(dir, "script.pgb")],
-      { env: { ...process.env, PGDATABASE: database.name }, stdio: "ignore" },
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-  // Backends report their function counters when they go idle, at most once a second.
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
-  const [row] = await queryRows<{ us: number }>(
-    db,
-    sql`select (total_time / calls * 1000)::float8 as us from pg_stat_user_functions
-         where funcname = ${FUNCTION[impl]}`,
-  );
-  return row?.us ?? Number.NaN;
-}
-
-const { hostname, port, username } = new URL(adminUrl);
-Object.assign(process.env, { PGHOST: hostname, PGPORT: port || "5432", PGUSER: username });
+pgbenchServer(adminUrl);
 
 const databases = { ours: await prepare("ours"), minimal: await prepare("minimal") };
 try {
   console.log("workload             ours µs/call  minimal µs/call  ratio");
-  for (const [name, script] of Object.entries(WORKLOADS)) {
+  for (const name of Object.keys(WORKLOADS.ours)) {
     for (let round = 0; round < Number(values.rounds); round++) {
-      const ours = await measure(databases.ours, "ours", script("ours"));
-      const minimal = await measure(databases.minimal, "minimal", script("minimal"));
+      const measure = (impl: Implementation) =>
+        microsPerCall(databases[impl], FUNCTION[impl], WORKLOADS[impl][name] ?? "", values.seconds);
+      const ours = await measure("ours");
+      const minimal = await measure("minimal");
       console.log(
         `${name.padEnd(20)} ${ours.toFixed(1).padStart(13)} ${minimal.toFixed(1).padStart(16)}  ${(ours / minimal).toFixed(2)}x`,
       );
