@@ -4,7 +4,9 @@
  * with an opaque cursor and mirror exactly. Stores keep primaryContactId in their own
  * systems; a merge makes the newer customer's ids stale, and an erasure must reach every copy
  * (GDPR art. 17(2), 19). One read-only statement per page, `identify_changes`
- * (drizzle/functions/identify_changes.sql), which explains why the order can be trusted.
+ * (drizzle/functions/identify_changes.sql), which explains why the order can be trusted and
+ * why a cursor names the database that handed it out: positions are the server's transaction
+ * ids, which another database, or a copy, shares.
  */
 import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
