@@ -161,12 +161,13 @@ BEGIN
     -- the places already read (done) and how many contacts the rows before it give the page
     -- (before), each row at most p_limit.
     SELECT r.transaction_id, r.id, r.contact_ids, r.occurred_at, r.done,
-           coalesce(sum(least(greatest(r.contact_count - r.done, 0), p_limit))
+           coalesce(sum(least(r.contact_count - r.done, p_limit))
                       OVER (ORDER BY r.transaction_id, r.id
                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
       FROM (SELECT r.transaction_id, r.id, r.contact_ids, r.contact_count, r.occurred_at,
+                   -- At most the whole list, so that no place below overflows an integer.
                    CASE WHEN (r.transaction_id, r.id) = (p_transaction_id, p_erasure_id)
-                        THEN p_erasure_item ELSE 0 END AS done
+                        THEN least(p_erasure_item, r.contact_count) ELSE 0 END AS done
               FROM erasures r
              WHERE (r.transaction_id, r.id) >= (p_transaction_id, p_erasure_id)
                AND r.transaction_id < (SELECT pg_snapshot_xmax(snapshot.s)::text::bigint FROM snapshot)

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { beforeEach, describe, expect, it } from "vitest";
 import identify from "../../api/identify.js";
-import { encodeCursor } from "../../lib/changes.js";
+import { decodeCursor, encodeCursor } from "../../lib/changes.js";
 import { getConnection } from "../../lib/db/client.js";
 import { forgetCustomer } from "../../lib/forget.js";
 import {
@@ -241,6 +241,22 @@ export function changesSuite(database: Backend) {
       const paged = new Consumer(2);
       await paged.readToEnd();
       expect(paged.applied).toEqual(whole);
+    });
+
+    it("reads a cursor past the end of an erasure's list as the end of that erasure", async () => {
+      await primaryOf({ email: "doc@erase.test" });
+      await forgetCustomer(await db(), { email: "doc@erase.test" }, { requestId: "ticket-4" });
+      const after = await primaryOf({ email: "after@x.io" });
+      const [erased, created] = (await pageOf(await getChanges())).changes;
+      expect(erased?.kind).toBe("erased");
+      const { next } = await pageOf(await getChanges({ limit: "1" }));
+      const past = decodeCursor(next);
+      if (!past || past === "outdated")
+        throw new Error("the feed handed out a cursor it cannot read");
+      past.position.item = 2_147_483_647;
+      const { changes } = await pageOf(await getChanges({ after: encodeCursor(past) }));
+      expect(changes).toEqual([created]);
+      expect(created?.contactId).toBe(after);
     });
 
     it.each(["0", "1001", "-1", "1.5", "ten", ""])(
