@@ -70,8 +70,9 @@
 -- with it), then the merge of at most 2 * p_limit rows; then, only for
 -- transactions running when the page was read, a status check and two index probes each
 -- (none on a quiet database, a few under load). Which erasure contributes how many comes
--- from contact_count, so no list is read to be counted; each erasure read is still fetched
--- whole (PostgreSQL slices an array only once it has it all), a copy, not a row per contact.
+-- from contact_count, so no list is read to be counted; each erasure the page takes contacts
+-- from is still fetched whole (PostgreSQL slices an array only once it has it all): a copy,
+-- not a row per contact.
 -- Planned once per session with enable_seqscan = off, as the other functions are, so no
 -- plan made without statistics reads a table whole.
 --
