@@ -34,15 +34,21 @@ export const invalidRequest = (issues: InputIssue[]) =>
 export const invalidQuery = (issues: InputIssue[]) =>
   new HttpError(400, "invalid_request", "The query does not match the contract", issues);
 
-/** The change feed's `after` was not made by this feed, or not by this database's. */
-export const invalidCursor = (why: "malformed" | "unknown") =>
-  new HttpError(
-    400,
-    "invalid_cursor",
-    why === "malformed"
-      ? "after is not a cursor of this feed: pass the next of a previous page, or leave after out to start at the beginning"
-      : "after is ahead of anything this feed has handed out (a cursor of another database?): pass the next of a previous page, or leave after out to start at the beginning",
-  );
+/** Why the change feed refuses an `after`: each message says what the consumer does next. */
+const CURSOR_REFUSALS = {
+  malformed:
+    "after is not a cursor of this feed: pass the next of a previous page, or leave after out to start at the beginning",
+  outdated:
+    "after is a cursor of an earlier version of this feed, which does not say which database handed it out: leave after out to start again from the beginning (every change is a set or a remove, so replaying them is safe)",
+  elsewhere:
+    "after was handed out by another database (another database on the server, a copy, a restore or a branch): leave after out to start again from the beginning (every change is a set or a remove, so replaying them is safe)",
+  unknown:
+    "after is ahead of anything this database has handed out: pass the next of a previous page, or leave after out to start again from the beginning",
+} as const;
+
+/** The change feed's `after` was not made by this feed, or not by this database. */
+export const invalidCursor = (why: keyof typeof CURSOR_REFUSALS) =>
+  new HttpError(400, "invalid_cursor", CURSOR_REFUSALS[why]);
 
 export const methodNotAllowed = (allow: readonly string[]) =>
   new HttpError(405, "method_not_allowed", `Use ${allow.join(", ")}`, [], {

@@ -58,7 +58,10 @@ const unauthorizedResponse = () =>
   );
 
 /** A cursor as the feed hands them out (clients treat them as opaque). */
-const EXAMPLE_CURSOR = encodeCursor({ transactionId: 1042n, source: 0, id: 31n, contactId: 27 });
+const EXAMPLE_CURSOR = encodeCursor({
+  database: "5f0c9a41d27e8b36",
+  position: { transactionId: 1042n, source: 0, id: 31n, item: 0 },
+});
 
 /** GET /identify/changes. */
 function changesOperation() {
@@ -155,7 +158,7 @@ function changesOperation() {
         },
       },
       "400": errorResponse(
-        "after is not a cursor this feed handed out (malformed, altered, or ahead of anything handed out), or limit is not a whole number from 1 to 1000.",
+        "after is not a cursor this database's feed handed out (malformed, altered, of an earlier version, of another database, or ahead of anything handed out), or limit is not a whole number from 1 to 1000.",
         {
           invalidCursor: errorExample(
             "invalid_cursor",

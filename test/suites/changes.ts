@@ -3,13 +3,22 @@
  * what a page holds, paging with next, the mirror a consumer builds, erasure, and the
  * errors. Requests are built with `new Request` and go through the exported handler.
  */
+
+import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { beforeEach, describe, expect, it } from "vitest";
 import identify from "../../api/identify.js";
-import { encodeCursor } from "../../lib/changes.js";
+import { decodeCursor, encodeCursor } from "../../lib/changes.js";
 import { getConnection } from "../../lib/db/client.js";
 import { forgetCustomer } from "../../lib/forget.js";
-import { Consumer, getChanges, liveContacts, pageOf, sorted } from "../support/changes.js";
+import {
+  Consumer,
+  cursorHere,
+  getChanges,
+  liveContacts,
+  pageOf,
+  sorted,
+} from "../support/changes.js";
 import { type Backend, resetContacts } from "../support/databases.js";
 import { postIdentify } from "../support/http.js";
 
@@ -20,11 +29,17 @@ async function primaryOf(body: object): Promise<number> {
     .primaryContactId;
 }
 
-async function errorCode(response: Response, status: number): Promise<string> {
+async function errorOf(response: Response, status: number) {
   expect(response.status).toBe(status);
-  const body = (await response.json()) as { error: { code: string; requestId: string } };
+  const body = (await response.json()) as {
+    error: { code: string; message: string; requestId: string };
+  };
   expect(body.error.requestId).toBe(response.headers.get("x-request-id"));
-  return body.error.code;
+  return body.error;
+}
+
+async function errorCode(response: Response, status: number): Promise<string> {
+  return (await errorOf(response, status)).code;
 }
 
 export function changesSuite(database: Backend) {
@@ -178,11 +193,11 @@ export function changesSuite(database: Backend) {
       ["garbage", "not-a-cursor"],
       ["an empty string", ""],
       ["base64 of something else", Buffer.from("1.1.e.1.1.deadbeef").toString("base64url")],
-      ["a cursor cut short", () => encodeCursor(start()).slice(0, -3)],
-      ["a cursor with a character changed", () => flipped(encodeCursor(start()))],
-      ["a cursor with padding", () => `${encodeCursor(start())}=`],
+      ["a cursor cut short", async () => (await cursorHere(start())).slice(0, -3)],
+      ["a cursor with a character changed", async () => flipped(await cursorHere(start()))],
+      ["a cursor with padding", async () => `${await cursorHere(start())}=`],
     ])("answers 400 invalid_cursor for %s", async (_name, cursor) => {
-      const after = typeof cursor === "function" ? cursor() : cursor;
+      const after = typeof cursor === "function" ? await cursor() : cursor;
       expect(await errorCode(await getChanges({ after }), 400)).toBe("invalid_cursor");
     });
 
@@ -195,13 +210,53 @@ export function changesSuite(database: Backend) {
     });
 
     it("answers 400 invalid_cursor for a well-formed cursor ahead of anything handed out", async () => {
-      const ahead = encodeCursor({
-        transactionId: 2n ** 62n,
-        source: 0,
-        id: 1n,
-        contactId: 1,
-      });
+      const ahead = await cursorHere({ transactionId: 2n ** 62n, source: 0, id: 1n, item: 0 });
       expect(await errorCode(await getChanges({ after: ahead }), 400)).toBe("invalid_cursor");
+    });
+
+    it("answers 400 invalid_cursor for a cursor another database handed out, saying to start again", async () => {
+      const elsewhere = encodeCursor({ database: "0123456789abcdef", position: start() });
+      const error = await errorOf(await getChanges({ after: elsewhere }), 400);
+      expect(error).toMatchObject({ code: "invalid_cursor" });
+      expect(error.message).toMatch(/another database.*start again from the beginning/);
+    });
+
+    it("answers 400 invalid_cursor for a version 1 cursor, which names no database, saying to start again", async () => {
+      const payload = "1.1.e.1.1";
+      const checksum = createHash("sha256").update(payload).digest("hex").slice(0, 8);
+      const outdated = Buffer.from(`${payload}.${checksum}`).toString("base64url");
+      const error = await errorOf(await getChanges({ after: outdated }), 400);
+      expect(error).toMatchObject({ code: "invalid_cursor" });
+      expect(error.message).toMatch(/earlier version.*start again from the beginning/);
+    });
+
+    it("pages through an erasure a few contacts at a time, none skipped or repeated", async () => {
+      for (let i = 0; i < 5; i++)
+        await primaryOf({ email: `doc${i}@erase.test`, phoneNumber: "1" });
+      await forgetCustomer(await db(), { phoneNumber: "1" }, { requestId: "ticket-3" });
+      const after = await primaryOf({ email: "after@x.io" });
+      const whole = (await pageOf(await getChanges({ limit: "1000" }))).changes;
+      expect(whole.map((change) => change.kind)).toEqual([...Array(5).fill("erased"), "created"]);
+      expect(whole.at(-1)?.contactId).toBe(after);
+      const paged = new Consumer(2);
+      await paged.readToEnd();
+      expect(paged.applied).toEqual(whole);
+    });
+
+    it("reads a cursor past the end of an erasure's list as the end of that erasure", async () => {
+      await primaryOf({ email: "doc@erase.test" });
+      await forgetCustomer(await db(), { email: "doc@erase.test" }, { requestId: "ticket-4" });
+      const after = await primaryOf({ email: "after@x.io" });
+      const [erased, created] = (await pageOf(await getChanges())).changes;
+      expect(erased?.kind).toBe("erased");
+      const { next } = await pageOf(await getChanges({ limit: "1" }));
+      const past = decodeCursor(next);
+      if (!past || past === "outdated")
+        throw new Error("the feed handed out a cursor it cannot read");
+      past.position.item = 2_147_483_647;
+      const { changes } = await pageOf(await getChanges({ after: encodeCursor(past) }));
+      expect(changes).toEqual([created]);
+      expect(created?.contactId).toBe(after);
     });
 
     it.each(["0", "1001", "-1", "1.5", "ten", ""])(
@@ -235,7 +290,7 @@ export function changesSuite(database: Backend) {
 }
 
 /** A position every database has passed: the beginning's neighbour. */
-const start = () => ({ transactionId: 1n, source: 0 as const, id: 1n, contactId: 1 });
+const start = () => ({ transactionId: 1n, source: 0 as const, id: 1n, item: 0 });
 
 /** The cursor with one character replaced by another base64url character. */
 function flipped(cursor: string): string {

@@ -5,6 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import identify from "../../api/identify.js";
+import { type Cursor, decodeCursor, encodeCursor } from "../../lib/changes.js";
 import type { ChangesResponse } from "../../lib/contract.js";
 import type { Database } from "../../lib/db/client.js";
 import { queryRows } from "../../lib/db/query.js";
@@ -28,6 +29,14 @@ export async function pageOf(response: Response): Promise<ChangesResponse> {
     throw new Error(`GET /identify/changes answered ${response.status}: ${await response.text()}`);
   }
   return (await response.json()) as ChangesResponse;
+}
+
+/** The cursor for `position` of the database the handler serves, which a page's next names. */
+export async function cursorHere(position: Cursor["position"]): Promise<string> {
+  const { next } = await pageOf(await getChanges());
+  const here = decodeCursor(next);
+  if (!here || here === "outdated") throw new Error("the feed handed out a cursor it cannot read");
+  return encodeCursor({ database: here.database, position });
 }
 
 /** A consumer: its mirror, its cursor, and every change it has applied, in order. */
