@@ -12,17 +12,12 @@ import { type Config, getConfig, type JunkList, readConfig } from "./config.js";
 import type { Database } from "./db/client.js";
 import { readDeployment } from "./db/deployment.js";
 import { databaseMessage, sqlState } from "./db/errors.js";
+import type { Guardrails } from "./db/sql-contract.js";
 import { ConfigError } from "./errors.js";
 import { EmailSchema, PhoneNumberSchema } from "./input.js";
 
-/** The guardrail options the SQL functions take (all absent when off). */
-export interface Guardrails {
-  junkEmails?: string[];
-  junkEmailPatterns?: string[];
-  junkPhones?: string[];
-  junkPhonePatterns?: string[];
-  maxContacts?: number;
-}
+// The type is the SQL functions' (lib/db/sql-contract.ts); its readers import it from here.
+export type { Guardrails } from "./db/sql-contract.js";
 
 /**
  * A junk list as the guardrails take it: exact values normalized, patterns as written.

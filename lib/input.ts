@@ -4,6 +4,7 @@
  * "Doc@Example.com " and "doc@example.com" the same customer.
  */
 import * as v from "valibot";
+import { invalidRequest } from "./errors.js";
 
 /** Longest address SMTP can carry (RFC 5321 path limit less the angle brackets). */
 const EMAIL_MAX_LENGTH = 254;
@@ -105,25 +106,14 @@ const IdentifyRequestSchema = v.pipe(
 /** Normalized identifiers: lower-cased email, digits-only phone number; at least one set. */
 export type IdentifyInput = v.InferOutput<typeof IdentifyRequestSchema>;
 
-/** One problem with one field, as returned to the caller. `path` is "" for the body itself. */
-export interface InputIssue {
-  path: string;
-  message: string;
-}
-
-type ParseResult =
-  | { success: true; input: IdentifyInput }
-  | { success: false; issues: InputIssue[] };
-
-/** Validates and normalizes a parsed JSON body. Never throws. */
-export function parseIdentifyRequest(body: unknown): ParseResult {
+/**
+ * Validates and normalizes a parsed JSON body.
+ * @throws HttpError 400 invalid_request naming each field's problem (`path` "" is the body).
+ */
+export function parseIdentifyRequest(body: unknown): IdentifyInput {
   const result = v.safeParse(IdentifyRequestSchema, body);
-  if (result.success) return { success: true, input: result.output };
-  return {
-    success: false,
-    issues: result.issues.map((issue) => ({
-      path: v.getDotPath(issue) ?? "",
-      message: issue.message,
-    })),
-  };
+  if (result.success) return result.output;
+  throw invalidRequest(
+    result.issues.map((issue) => ({ path: v.getDotPath(issue) ?? "", message: issue.message })),
+  );
 }

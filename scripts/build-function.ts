@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
 import { intersects, validRange } from "semver";
+import { FUNCTION_PATHS } from "../lib/routes.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Where Vercel's CLI and platform look for a prebuilt deployment. */
@@ -27,13 +28,6 @@ const OUTPUT_DIR = join(ROOT, ".vercel/output");
 
 /** Longest a request may run on Vercel before it is cut (seconds). */
 const MAX_DURATION_SECONDS = 15;
-
-/**
- * Every deployed request path of the function, POST /identify and GET /identify/changes and
- * their /api forms; a trailing slash answers the same. The function keeps the request's own
- * URL, and api/identify.ts routes on it.
- */
-const FUNCTION_ROUTE = "^/(?:api/)?identify(?:/changes)?/?$";
 
 /**
  * Modules of lib/db/client.ts the deployed function must not carry, each replaced by one
@@ -169,7 +163,9 @@ export async function buildFunction(output = OUTPUT_DIR): Promise<number> {
 
   const config = {
     version: 3,
-    routes: [{ handle: "filesystem" }, { src: FUNCTION_ROUTE, dest: "/api/identify" }],
+    // Every path of lib/routes.ts to the one function, which keeps the request's own URL and
+    // routes on it (api/identify.ts).
+    routes: [{ handle: "filesystem" }, { src: FUNCTION_PATHS, dest: "/api/identify" }],
   };
   await writeFile(join(output, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
   return (await stat(bundle)).size;

@@ -6,7 +6,19 @@
  * takes customer locks (drizzle/functions/identify_lock_customer.sql).
  */
 import { type SQL, sql } from "drizzle-orm";
-import type { Guardrails } from "../guardrails.js";
+
+/**
+ * The guardrail options the SQL functions take (all absent when off): junk values and
+ * patterns, which never link customers, and the cap. lib/guardrails.ts reads them from the
+ * configuration or the deployment's record.
+ */
+export interface Guardrails {
+  junkEmails?: string[];
+  junkEmailPatterns?: string[];
+  junkPhones?: string[];
+  junkPhonePatterns?: string[];
+  maxContacts?: number;
+}
 
 /**
  * The options jsonb, `p_options` in every function that takes it; each key is optional.
