@@ -6,9 +6,9 @@
 import { asc, sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Connection, Database } from "../../lib/db/client.js";
+import { sqlState } from "../../lib/db/errors.js";
 import { checkInvariants } from "../../lib/db/invariants.js";
 import { identityEvents } from "../../lib/db/schema.js";
-import { sqlState } from "../../lib/db/errors.js";
 import { SQLSTATE_CUSTOMER_TOO_LARGE } from "../../lib/db/sql-contract.js";
 import type { Guardrails } from "../../lib/guardrails.js";
 import { identify } from "../../lib/identify.js";
