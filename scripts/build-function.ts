@@ -18,6 +18,7 @@
 import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { build, type Plugin } from "esbuild";
 import { intersects, validRange } from "semver";
 import { FUNCTION_PATHS } from "../lib/routes.js";
@@ -171,7 +172,16 @@ export async function buildFunction(output = OUTPUT_DIR): Promise<number> {
   return (await stat(bundle)).size;
 }
 
+const USAGE = `Usage: npm run build
+  Writes the Vercel Build Output to .vercel/output: api/identify.ts bundled into one module,
+  public/ as static files, and the routes of lib/routes.ts; prints the bundle's size.
+  npm run vercel-build migrates the deployment's database first, then runs this.`;
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const bytes = await buildFunction();
-  console.log(`Built ${OUTPUT_DIR}: api/identify ${(bytes / 1024).toFixed(0)} KiB.`);
+  if (parseArgs({ options: { help: { type: "boolean", short: "h" } } }).values.help) {
+    console.log(USAGE);
+  } else {
+    const bytes = await buildFunction();
+    console.log(`Built ${OUTPUT_DIR}: api/identify ${(bytes / 1024).toFixed(0)} KiB.`);
+  }
 }
