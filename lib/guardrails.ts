@@ -14,7 +14,7 @@ import { readDeployment } from "./db/deployment.js";
 import { databaseMessage, sqlState } from "./db/errors.js";
 import type { Guardrails } from "./db/sql-contract.js";
 import { ConfigError } from "./errors.js";
-import { EmailSchema, PhoneNumberSchema } from "./input.js";
+import { EmailSchema, normalizeIdentifier, PhoneNumberSchema } from "./input.js";
 
 // The type is the SQL functions' (lib/db/sql-contract.ts); its readers import it from here.
 export type { Guardrails } from "./db/sql-contract.js";
@@ -26,10 +26,11 @@ export type { Guardrails } from "./db/sql-contract.js";
 function parseList(
   name: string,
   list: JunkList | undefined,
-  normalize: (value: string) => string | null,
+  schema: typeof EmailSchema | typeof PhoneNumberSchema,
 ): { exact?: string[]; patterns?: string[] } {
   const exact = (list?.values ?? []).map((entry) => {
-    const normalized = normalize(entry);
+    // Exact junk values are normalized like requests are, so they compare equal.
+    const normalized = normalizeIdentifier(schema, entry) ?? null;
     if (normalized === null) {
       throw new ConfigError(`Invalid environment: ${name}: "${entry}" is not a valid identifier`);
     }
@@ -42,22 +43,10 @@ function parseList(
   };
 }
 
-/** Exact junk values are normalized like requests are, so they compare equal. */
-const normalizeWith =
-  (schema: typeof EmailSchema | typeof PhoneNumberSchema) =>
-  (value: string): string | null => {
-    const result = v.safeParse(schema, value);
-    return result.success ? result.output : null;
-  };
-
 /** Reads the guardrails from the configuration. Throws a ConfigError on an invalid value. */
 export function guardrailsFrom(config: Config): Guardrails {
-  const emails = parseList("JUNK_EMAILS", config.JUNK_EMAILS, normalizeWith(EmailSchema));
-  const phones = parseList(
-    "JUNK_PHONE_NUMBERS",
-    config.JUNK_PHONE_NUMBERS,
-    normalizeWith(PhoneNumberSchema),
-  );
+  const emails = parseList("JUNK_EMAILS", config.JUNK_EMAILS, EmailSchema);
+  const phones = parseList("JUNK_PHONE_NUMBERS", config.JUNK_PHONE_NUMBERS, PhoneNumberSchema);
   return {
     ...(emails.exact ? { junkEmails: emails.exact } : {}),
     ...(emails.patterns ? { junkEmailPatterns: emails.patterns } : {}),

@@ -77,6 +77,20 @@ export const PhoneNumberSchema = v.pipe(
   ),
 );
 
+/**
+ * One raw email or phone number normalized exactly as a request's is (`schema` is EmailSchema
+ * or PhoneNumberSchema): the normalized value; null when it is null or blank ("not given");
+ * undefined when it is no valid identifier. The one normalizer of single values: junk lists
+ * (lib/guardrails.ts) and imported rows (lib/import.ts) use it, so they compare equal to requests.
+ */
+export function normalizeIdentifier(
+  schema: typeof EmailSchema | typeof PhoneNumberSchema,
+  raw: string | null,
+): string | null | undefined {
+  const result = v.safeParse(schema, raw);
+  return result.success ? result.output : undefined;
+}
+
 const BODY_MUST_BE_OBJECT = "The request body must be a JSON object";
 
 /** The body's fields; also the source of the request schema in the OpenAPI document. */
