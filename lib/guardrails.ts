@@ -89,14 +89,54 @@ export async function checkJunkPatterns(db: Database, config: Config): Promise<v
   }
 }
 
+/**
+ * The junk patterns the deploy build had PostgreSQL compile, spelled as junkPatternsKey spells
+ * them. scripts/build-function.ts writes it into the bundle (esbuild's `define`) when
+ * `npm run vercel-build` runs it after scripts/migrate.ts --deploy, which checks the patterns
+ * against the deployment's database and fails the build on one PostgreSQL refuses. Vercel
+ * gives the build and the function one environment, so the function's patterns are those.
+ * Undeclared anywhere else (npm start, tests, `npm run build` alone): there `typeof` says so.
+ */
+declare const IDENTIFY_BUILD_CHECKED_JUNK_PATTERNS: string | undefined;
+
+const CHECKED_AT_BUILD =
+  typeof IDENTIFY_BUILD_CHECKED_JUNK_PATTERNS === "string"
+    ? IDENTIFY_BUILD_CHECKED_JUNK_PATTERNS
+    : undefined;
+
+/** One spelling of the junk patterns of `guardrails`, the build's record and the function's. */
+export function junkPatternsKey(guardrails: Guardrails): string {
+  return JSON.stringify([guardrails.junkEmailPatterns ?? [], guardrails.junkPhonePatterns ?? []]);
+}
+
+/**
+ * checkJunkPatterns, unless `checkedByBuild` (junkPatternsKey of what the deploy build
+ * checked) names exactly the patterns of `config`: a function's first request then asks
+ * PostgreSQL nothing the build already asked.
+ * @throws ConfigError as checkJunkPatterns does.
+ */
+export function checkJunkPatternsUnlessBuilt(
+  db: Database,
+  config: Config,
+  checkedByBuild: string | undefined,
+): Promise<void> {
+  if (checkedByBuild === junkPatternsKey(guardrailsFrom(config))) return Promise.resolve();
+  return checkJunkPatterns(db, config);
+}
+
 let patternsChecked: Promise<void> | undefined;
 
-/** checkJunkPatterns for the process's configuration, once: a failure is checked again. */
+/**
+ * checkJunkPatternsUnlessBuilt for the process's configuration, once: a failure is checked
+ * again.
+ */
 export function checkJunkPatternsOnce(db: Database): Promise<void> {
-  patternsChecked ??= checkJunkPatterns(db, getConfig()).catch((error: unknown) => {
-    patternsChecked = undefined;
-    throw error;
-  });
+  patternsChecked ??= checkJunkPatternsUnlessBuilt(db, getConfig(), CHECKED_AT_BUILD).catch(
+    (error: unknown) => {
+      patternsChecked = undefined;
+      throw error;
+    },
+  );
   return patternsChecked;
 }
 
