@@ -115,13 +115,13 @@ export function junkPatternsKey(guardrails: Guardrails): string {
  * PostgreSQL nothing the build already asked.
  * @throws ConfigError as checkJunkPatterns does.
  */
-export function checkJunkPatternsUnlessBuilt(
+export async function checkJunkPatternsUnlessBuilt(
   db: Database,
   config: Config,
   checkedByBuild: string | undefined,
 ): Promise<void> {
-  if (checkedByBuild === junkPatternsKey(guardrailsFrom(config))) return Promise.resolve();
-  return checkJunkPatterns(db, config);
+  if (checkedByBuild === junkPatternsKey(guardrailsFrom(config))) return;
+  await checkJunkPatterns(db, config);
 }
 
 let patternsChecked: Promise<void> | undefined;
