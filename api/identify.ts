@@ -70,9 +70,9 @@ const HANDLERS: Record<RouteName, (context: RequestContext) => Promise<Answer>> 
  * Every request of the function, whichever route: the deployment routes each path of
  * lib/routes.ts here (scripts/build-function.ts) and the request keeps its own URL; any other
  * path is a 404. Then the access check comes before everything else: an invalid setting fails
- * every request as 500
- * misconfigured (so does a deployment left open, with no API_KEYS and no ALLOW_PUBLIC_ACCESS,
- * or reaching its database in clear), and a request without its key gets 401 before any 405.
+ * every request as 500 misconfigured (so does a deployment left open, with no API_KEYS and no
+ * ALLOW_PUBLIC_ACCESS, or reaching its database in clear), and a request without its key gets
+ * 401 before any 405.
  */
 async function handleRequest(request: Request): Promise<Response> {
   const started = performance.now();
