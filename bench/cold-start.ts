@@ -8,7 +8,11 @@
  * median, min and max of process start → first response over --runs runs, alternating the two
  * functions so that machine noise falls on both.
  *
- *   npm run bench:cold-start -- [--runs 11] [--node /path/to/node24 ...]
+ *   npm run bench:cold-start -- [--runs 11] [--node /path/to/node24 ...] [--also name=bundle.mjs ...]
+ *
+ * `--also` adds a prebuilt function bundle to the alternation (e.g. another checkout's
+ * .vercel/output/functions/api/identify.func/index.mjs): candidates compared in one run, under
+ * the same machine noise, each against the same driver-only baseline.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -32,7 +36,14 @@ const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "11" },
     node: { type: "string", multiple: true, default: [process.execPath] },
+    also: { type: "string", multiple: true, default: [] },
   },
+});
+/** The extra bundles of --also, by name. */
+const also = values.also.map((entry) => {
+  const [name = "", ...path] = entry.split("=");
+  if (!name || path.length === 0) throw new Error(`--also takes name=path, not "${entry}"`);
+  return { name, path: path.join("=") };
 });
 const runs = Number(values.runs);
 const adminUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -130,18 +141,21 @@ async function main() {
         });
         child.once("exit", () => resolve(v.trim()));
       });
+      const functions = [
+        { name: "identify", path: ours },
+        ...also,
+        { name: "driver-only", path: baseline },
+      ];
       // One unmeasured start of each warms the OS file cache, as on a warm Vercel host.
-      await coldStart(node, ours, env);
-      await coldStart(node, baseline, env);
-      const samples: Record<"identify" | "driver-only", Sample[]> = {
-        identify: [],
-        "driver-only": [],
-      };
+      for (const { path } of functions) await coldStart(node, path, env);
+      const samples: Record<string, Sample[]> = Object.fromEntries(
+        functions.map(({ name }) => [name, []]),
+      );
       for (let i = 0; i < runs; i++) {
-        samples.identify.push(await coldStart(node, ours, env));
-        samples["driver-only"].push(await coldStart(node, baseline, env));
+        for (const { name, path } of functions)
+          samples[name]?.push(await coldStart(node, path, env));
       }
-      const base = median(samples["driver-only"].map((s) => s.wallMs));
+      const base = median((samples["driver-only"] ?? []).map((s) => s.wallMs));
       for (const [fn, list] of Object.entries(samples)) {
         if (list.some((s) => s.status !== 200)) throw new Error(`${fn} answered non-200`);
         const walls = list.map((s) => s.wallMs);

@@ -13,8 +13,7 @@ import { sql } from "drizzle-orm";
 import type { ChangeKind, ChangesResponse } from "./contract.js";
 import type { Database } from "./db/client.js";
 import { queryRows } from "./db/query.js";
-import { invalidCursor, invalidQuery } from "./errors.js";
-import type { InputIssue } from "./input.js";
+import { type InputIssue, invalidCursor, invalidQuery } from "./errors.js";
 
 /** Default and largest page size. */
 export const CHANGES_LIMIT_DEFAULT = 100;

@@ -156,7 +156,8 @@ const JunkListSchema = v.pipe(
   }),
 );
 
-const EnvSchema = v.object({
+/** Every variable the service reads, and its rules one by one (the README lists them all). */
+export const EnvSchema = v.object({
   /** Postgres connection string. Unset: the embedded PGlite database. */
   DATABASE_URL: v.optional(databaseUrl("DATABASE_URL")),
   /**

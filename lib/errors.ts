@@ -1,14 +1,21 @@
 /**
- * Every failure a request can meet, and the one place that turns them into HTTP responses.
- * Clients get a stable code, a plain message and a request id; SQL, driver messages and
- * stack traces go to the log line that carries the same request id, never to the client.
- * Which database failures are a 503 is lib/db/errors.ts's to say; what the log line keeps
- * of a failure, lib/redact.ts's.
+ * Every failure a request can meet, and the one place that turns them into HTTP responses:
+ * the error factories below, and SQLSTATE_ANSWERS, the one table from a database error's
+ * SQLSTATE to its answer. Clients get a stable code, a plain message and a request id; SQL,
+ * driver messages and stack traces go to the log line that carries the same request id,
+ * never to the client. What a SQLSTATE or a driver failure means is lib/db/errors.ts's to
+ * say; what the log line keeps of a failure, lib/redact.ts's.
  */
 import type { ErrorResponse } from "./contract.js";
-import { isDatabaseUnavailable } from "./db/errors.js";
-import type { InputIssue } from "./input.js";
+import { causeChain, errorCode, isDatabaseUnreachable, isSqlState } from "./db/errors.js";
+import { SQLSTATE_CUSTOMER_TOO_LARGE } from "./db/sql-contract.js";
 import { describeForLog } from "./redact.js";
+
+/** One problem with one field, as returned to the caller. `path` is "" for the body itself. */
+export interface InputIssue {
+  path: string;
+  message: string;
+}
 
 /** A failure whose status, code and message are meant for the client. */
 export class HttpError extends Error {
@@ -72,11 +79,12 @@ export const unauthorized = (error?: "invalid_token") =>
     },
   );
 
-export const customerTooLarge = (cap: number) =>
+/** `cap` is MAX_CONTACTS_PER_CUSTOMER; the message names the setting alone when it is not known. */
+export const customerTooLarge = (cap?: number) =>
   new HttpError(
     409,
     "customer_too_large",
-    `The customer has, or this request would give it, more than ${cap} contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written`,
+    `The customer has, or this request would give it, more than ${cap === undefined ? "the cap of" : cap} contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written`,
   );
 
 /** Also for a body without Content-Type, which any web page can POST cross-site (no-cors). */
@@ -121,43 +129,109 @@ export class ConfigError extends Error {
 /** How long clients should wait before retrying a 503, in seconds. */
 const RETRY_AFTER_SECONDS = 1;
 
+/** The database could not serve the request; nothing was written, or the write is safe to repeat. */
+export const databaseUnavailable = () =>
+  new HttpError(
+    503,
+    "database_unavailable",
+    "The database is unavailable; retry shortly (the request is safe to repeat)",
+    [],
+    { "Retry-After": String(RETRY_AFTER_SECONDS) },
+  );
+
+/** A setting is invalid (a ConfigError): every request gets it until the setting is fixed. */
+export const misconfigured = () =>
+  new HttpError(
+    500,
+    "misconfigured",
+    "The service is misconfigured; its log names the setting to fix",
+  );
+
+/** Anything else: what went wrong is in the log line only. */
+export const internalError = () =>
+  new HttpError(500, "internal_error", "Something went wrong on our side");
+
+/** What the request's handler knows that an answer may name. */
+export interface ErrorContext {
+  /** MAX_CONTACTS_PER_CUSTOMER, for customer_too_large. */
+  maxContacts?: number;
+}
+
+/**
+ * Every SQLSTATE that answers something other than 500 internal_error, and what it answers:
+ * the one table from a database error to HTTP. A two-character key is a whole class. The 503s
+ * are the database being unavailable rather than the request wrong: nothing was written, and
+ * /identify is idempotent, so the client may simply send it again.
+ */
+const SQLSTATE_ANSWERS: Readonly<Record<string, (context: ErrorContext) => HttpError>> = {
+  // identify_lock_customer and identify_contact: the customer is, or would grow, over the cap.
+  [SQLSTATE_CUSTOMER_TOO_LARGE]: ({ maxContacts }) => customerTooLarge(maxContacts),
+  // connection_exception: the connection failed or broke.
+  "08": databaseUnavailable,
+  // deadlock_detected, serialization_failure: still there after lib/identify.ts's one retry.
+  "40P01": databaseUnavailable,
+  "40001": databaseUnavailable,
+  // too_many_connections.
+  "53300": databaseUnavailable,
+  // lock_not_available: a lock wait outlived DB_LOCK_TIMEOUT_MS.
+  "55P03": databaseUnavailable,
+  // query_canceled: the statement outlived its deadline (DB_QUERY_TIMEOUT_MS).
+  "57014": databaseUnavailable,
+  // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going down or starting.
+  "57P01": databaseUnavailable,
+  "57P02": databaseUnavailable,
+  "57P03": databaseUnavailable,
+};
+
+/**
+ * The answer SQLSTATE_ANSWERS gives a database error: the first SQLSTATE down its cause chain
+ * (and inside an AggregateError, as a driver reports several addresses tried) that the table
+ * lists; undefined when none does.
+ */
+function sqlStateAnswer(error: unknown, context: ErrorContext): HttpError | undefined {
+  for (const e of causeChain(error)) {
+    const code = errorCode(e);
+    const answer = isSqlState(code)
+      ? (SQLSTATE_ANSWERS[code] ?? SQLSTATE_ANSWERS[code.slice(0, 2)])
+      : undefined;
+    if (answer) return answer(context);
+    if (e instanceof AggregateError) {
+      for (const inner of e.errors) {
+        const found = sqlStateAnswer(inner, context);
+        if (found) return found;
+      }
+    }
+  }
+  return undefined;
+}
+
 /**
  * The response and the log fields for any error thrown while serving a request, among them
  * its `outcome`: client_closed for a client that went away, rejected for everything else.
+ * `context` is what the handler knows that an answer may name (the cap).
  */
 export function toErrorResponse(
   error: unknown,
   requestId: string,
+  context: ErrorContext = {},
 ): { response: Response; log: Record<string, unknown> } {
-  let status: number;
-  let code: string;
-  let message: string;
-  let issues: InputIssue[] = [];
-  let headers: Record<string, string> = {};
+  let answer: HttpError;
   let log: Record<string, unknown> = {};
-
   if (error instanceof HttpError) {
-    ({ status, code, message, issues, headers } = error);
+    answer = error;
   } else if (error instanceof ConfigError) {
     // Every request fails the same way until the setting is fixed: the log line says which
     // setting, and no request is served with a half-read configuration (e.g. without keys).
-    status = 500;
-    code = "misconfigured";
-    message = "The service is misconfigured; its log names the setting to fix";
+    answer = misconfigured();
     log = { error: error.message };
-  } else if (isDatabaseUnavailable(error)) {
-    status = 503;
-    code = "database_unavailable";
-    message = "The database is unavailable; retry shortly (the request is safe to repeat)";
-    headers = { "Retry-After": String(RETRY_AFTER_SECONDS) };
-    log = { error: describeForLog(error) };
   } else {
-    status = 500;
-    code = "internal_error";
-    message = "Something went wrong on our side";
+    answer =
+      sqlStateAnswer(error, context) ??
+      (isDatabaseUnreachable(error) ? databaseUnavailable() : internalError());
     log = { error: describeForLog(error) };
   }
 
+  const { status, code, message, issues, headers } = answer;
   const body: ErrorResponse = { error: { code, message, issues, requestId } };
   return {
     response: Response.json(body, {

@@ -12,17 +12,12 @@ import { type Config, getConfig, type JunkList, readConfig } from "./config.js";
 import type { Database } from "./db/client.js";
 import { readDeployment } from "./db/deployment.js";
 import { databaseMessage, sqlState } from "./db/errors.js";
+import type { Guardrails } from "./db/sql-contract.js";
 import { ConfigError } from "./errors.js";
-import { EmailSchema, PhoneNumberSchema } from "./input.js";
+import { EmailSchema, normalizeIdentifier, PhoneNumberSchema } from "./input.js";
 
-/** The guardrail options the SQL functions take (all absent when off). */
-export interface Guardrails {
-  junkEmails?: string[];
-  junkEmailPatterns?: string[];
-  junkPhones?: string[];
-  junkPhonePatterns?: string[];
-  maxContacts?: number;
-}
+// The type is the SQL functions' (lib/db/sql-contract.ts); its readers import it from here.
+export type { Guardrails } from "./db/sql-contract.js";
 
 /**
  * A junk list as the guardrails take it: exact values normalized, patterns as written.
@@ -31,10 +26,11 @@ export interface Guardrails {
 function parseList(
   name: string,
   list: JunkList | undefined,
-  normalize: (value: string) => string | null,
+  schema: typeof EmailSchema | typeof PhoneNumberSchema,
 ): { exact?: string[]; patterns?: string[] } {
   const exact = (list?.values ?? []).map((entry) => {
-    const normalized = normalize(entry);
+    // Exact junk values are normalized like requests are, so they compare equal.
+    const normalized = normalizeIdentifier(schema, entry) ?? null;
     if (normalized === null) {
       throw new ConfigError(`Invalid environment: ${name}: "${entry}" is not a valid identifier`);
     }
@@ -47,22 +43,10 @@ function parseList(
   };
 }
 
-/** Exact junk values are normalized like requests are, so they compare equal. */
-const normalizeWith =
-  (schema: typeof EmailSchema | typeof PhoneNumberSchema) =>
-  (value: string): string | null => {
-    const result = v.safeParse(schema, value);
-    return result.success ? result.output : null;
-  };
-
 /** Reads the guardrails from the configuration. Throws a ConfigError on an invalid value. */
 export function guardrailsFrom(config: Config): Guardrails {
-  const emails = parseList("JUNK_EMAILS", config.JUNK_EMAILS, normalizeWith(EmailSchema));
-  const phones = parseList(
-    "JUNK_PHONE_NUMBERS",
-    config.JUNK_PHONE_NUMBERS,
-    normalizeWith(PhoneNumberSchema),
-  );
+  const emails = parseList("JUNK_EMAILS", config.JUNK_EMAILS, EmailSchema);
+  const phones = parseList("JUNK_PHONE_NUMBERS", config.JUNK_PHONE_NUMBERS, PhoneNumberSchema);
   return {
     ...(emails.exact ? { junkEmails: emails.exact } : {}),
     ...(emails.patterns ? { junkEmailPatterns: emails.patterns } : {}),
@@ -105,14 +89,54 @@ export async function checkJunkPatterns(db: Database, config: Config): Promise<v
   }
 }
 
+/**
+ * The junk patterns the deploy build had PostgreSQL compile, spelled as junkPatternsKey spells
+ * them. scripts/build-function.ts writes it into the bundle (esbuild's `define`) when
+ * `npm run vercel-build` runs it after scripts/migrate.ts --deploy, which checks the patterns
+ * against the deployment's database and fails the build on one PostgreSQL refuses. Vercel
+ * gives the build and the function one environment, so the function's patterns are those.
+ * Undeclared anywhere else (npm start, tests, `npm run build` alone): there `typeof` says so.
+ */
+declare const IDENTIFY_BUILD_CHECKED_JUNK_PATTERNS: string | undefined;
+
+const CHECKED_AT_BUILD =
+  typeof IDENTIFY_BUILD_CHECKED_JUNK_PATTERNS === "string"
+    ? IDENTIFY_BUILD_CHECKED_JUNK_PATTERNS
+    : undefined;
+
+/** One spelling of the junk patterns of `guardrails`, the build's record and the function's. */
+export function junkPatternsKey(guardrails: Guardrails): string {
+  return JSON.stringify([guardrails.junkEmailPatterns ?? [], guardrails.junkPhonePatterns ?? []]);
+}
+
+/**
+ * checkJunkPatterns, unless `checkedByBuild` (junkPatternsKey of what the deploy build
+ * checked) names exactly the patterns of `config`: a function's first request then asks
+ * PostgreSQL nothing the build already asked.
+ * @throws ConfigError as checkJunkPatterns does.
+ */
+export async function checkJunkPatternsUnlessBuilt(
+  db: Database,
+  config: Config,
+  checkedByBuild: string | undefined,
+): Promise<void> {
+  if (checkedByBuild === junkPatternsKey(guardrailsFrom(config))) return;
+  await checkJunkPatterns(db, config);
+}
+
 let patternsChecked: Promise<void> | undefined;
 
-/** checkJunkPatterns for the process's configuration, once: a failure is checked again. */
+/**
+ * checkJunkPatternsUnlessBuilt for the process's configuration, once: a failure is checked
+ * again.
+ */
 export function checkJunkPatternsOnce(db: Database): Promise<void> {
-  patternsChecked ??= checkJunkPatterns(db, getConfig()).catch((error: unknown) => {
-    patternsChecked = undefined;
-    throw error;
-  });
+  patternsChecked ??= checkJunkPatternsUnlessBuilt(db, getConfig(), CHECKED_AT_BUILD).catch(
+    (error: unknown) => {
+      patternsChecked = undefined;
+      throw error;
+    },
+  );
   return patternsChecked;
 }
 

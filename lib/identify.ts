@@ -7,11 +7,10 @@
 import { sql } from "drizzle-orm";
 import type { ContactResponse } from "./contract.js";
 import type { Database } from "./db/client.js";
-import { isRetryableConflict, sqlState } from "./db/errors.js";
+import { isRetryableConflict } from "./db/errors.js";
 import { queryRows } from "./db/query.js";
 import type { LinkPrecedence } from "./db/schema.js";
-import { optionsJsonb, SQLSTATE_CUSTOMER_TOO_LARGE } from "./db/sql-contract.js";
-import { customerTooLarge } from "./errors.js";
+import { optionsJsonb } from "./db/sql-contract.js";
 import type { Guardrails } from "./guardrails.js";
 import type { IdentifyInput } from "./input.js";
 
@@ -63,7 +62,8 @@ interface ContactRow {
  * creates a primary, adds a secondary, merges two customers, or changes nothing (see the
  * README for the rules), recording each change in identity_events. One database statement;
  * a deadlock or serialization failure is retried once, after which it surfaces to the caller.
- * @throws HttpError 409 when the request reaches a customer over the cap, or would grow one past it.
+ * @throws the database's error as it is: SQLSTATE IDC01 when the request reaches a customer over
+ * the cap or would grow one past it, and the rest; lib/errors.ts's table says what each answers.
  */
 export async function identify(
   db: Database,
@@ -74,15 +74,7 @@ export async function identify(
   const statement = sql`select outcome, id, email, phone_number, link_precedence, linked_id
     from identify_contact(${input.email}::text, ${input.phoneNumber}::text,
                           ${optionsJsonb({ requestId, lockTimeoutMs, deadlineMs, ...guardrails })})`;
-  let rows: ContactRow[];
-  try {
-    rows = await withOneRetry(() => queryRows<ContactRow>(db, statement));
-  } catch (error) {
-    const cap = guardrails?.maxContacts;
-    if (cap !== undefined && sqlState(error) === SQLSTATE_CUSTOMER_TOO_LARGE)
-      throw customerTooLarge(cap);
-    throw error;
-  }
+  const rows = await withOneRetry(() => queryRows<ContactRow>(db, statement));
   return { outcome: outcomeOf(rows), customer: toCustomer(rows) };
 }
 

@@ -33,12 +33,11 @@
  *   `"phoneNumber"`, …). Columns are matched case-insensitively, so either reads the same.
  */
 import { type SQL, sql } from "drizzle-orm";
-import * as v from "valibot";
 import type { Database } from "./db/client.js";
 import { queryRows, sqlArray } from "./db/query.js";
 import { optionsJsonb } from "./db/sql-contract.js";
 import type { Guardrails } from "./guardrails.js";
-import { EmailSchema, PhoneNumberSchema } from "./input.js";
+import { EmailSchema, normalizeIdentifier, PhoneNumberSchema } from "./input.js";
 
 /** Rows read from the source per query, and written to staging per statement. */
 const DEFAULT_IMPORT_BATCH_SIZE = 5_000;
@@ -317,16 +316,6 @@ async function sourceSelect(src: Database): Promise<{ select: SQL; id: SQL }> {
   return { select, id: sql.raw(column("id")) };
 }
 
-/** A raw value through a request schema: null when absent or blank, dropped when invalid. */
-function normalize(
-  schema: typeof EmailSchema | typeof PhoneNumberSchema,
-  raw: string | null,
-): { value: string | null; dropped: boolean } {
-  if (raw === null) return { value: null, dropped: false };
-  const result = v.safeParse(schema, raw);
-  return result.success ? { value: result.output, dropped: false } : { value: null, dropped: true };
-}
-
 /** Writes one batch, normalized, into the staging table: one statement, one array per column. */
 async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise<void> {
   const columns = {
@@ -342,13 +331,14 @@ async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise
     deletedAt: [] as (string | null)[],
   };
   for (const row of rows) {
-    const email = normalize(EmailSchema, row.email);
-    const phone = normalize(PhoneNumberSchema, row.phone_number);
+    // Null when absent or blank; undefined, and so dropped, when invalid.
+    const email = normalizeIdentifier(EmailSchema, row.email);
+    const phone = normalizeIdentifier(PhoneNumberSchema, row.phone_number);
     columns.id.push(Number(row.id));
-    columns.email.push(email.value);
-    columns.phone.push(phone.value);
-    columns.emailDropped.push(email.dropped);
-    columns.phoneDropped.push(phone.dropped);
+    columns.email.push(email ?? null);
+    columns.phone.push(phone ?? null);
+    columns.emailDropped.push(email === undefined);
+    columns.phoneDropped.push(phone === undefined);
     columns.linkedId.push(row.linked_id === null ? null : Number(row.linked_id));
     columns.precedence.push(row.precedence);
     columns.createdAt.push(row.created_at);

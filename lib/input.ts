@@ -4,6 +4,7 @@
  * "Doc@Example.com " and "doc@example.com" the same customer.
  */
 import * as v from "valibot";
+import { invalidRequest } from "./errors.js";
 
 /** Longest address SMTP can carry (RFC 5321 path limit less the angle brackets). */
 const EMAIL_MAX_LENGTH = 254;
@@ -76,6 +77,20 @@ export const PhoneNumberSchema = v.pipe(
   ),
 );
 
+/**
+ * One raw email or phone number normalized exactly as a request's is (`schema` is EmailSchema
+ * or PhoneNumberSchema): the normalized value; null when it is null or blank ("not given");
+ * undefined when it is no valid identifier. The one normalizer of single values: junk lists
+ * (lib/guardrails.ts) and imported rows (lib/import.ts) use it, so they compare equal to requests.
+ */
+export function normalizeIdentifier(
+  schema: typeof EmailSchema | typeof PhoneNumberSchema,
+  raw: string | null,
+): string | null | undefined {
+  const result = v.safeParse(schema, raw);
+  return result.success ? result.output : undefined;
+}
+
 const BODY_MUST_BE_OBJECT = "The request body must be a JSON object";
 
 /** The body's fields; also the source of the request schema in the OpenAPI document. */
@@ -105,25 +120,14 @@ const IdentifyRequestSchema = v.pipe(
 /** Normalized identifiers: lower-cased email, digits-only phone number; at least one set. */
 export type IdentifyInput = v.InferOutput<typeof IdentifyRequestSchema>;
 
-/** One problem with one field, as returned to the caller. `path` is "" for the body itself. */
-export interface InputIssue {
-  path: string;
-  message: string;
-}
-
-type ParseResult =
-  | { success: true; input: IdentifyInput }
-  | { success: false; issues: InputIssue[] };
-
-/** Validates and normalizes a parsed JSON body. Never throws. */
-export function parseIdentifyRequest(body: unknown): ParseResult {
+/**
+ * Validates and normalizes a parsed JSON body.
+ * @throws HttpError 400 invalid_request naming each field's problem (`path` "" is the body).
+ */
+export function parseIdentifyRequest(body: unknown): IdentifyInput {
   const result = v.safeParse(IdentifyRequestSchema, body);
-  if (result.success) return { success: true, input: result.output };
-  return {
-    success: false,
-    issues: result.issues.map((issue) => ({
-      path: v.getDotPath(issue) ?? "",
-      message: issue.message,
-    })),
-  };
+  if (result.success) return result.output;
+  throw invalidRequest(
+    result.issues.map((issue) => ({ path: v.getDotPath(issue) ?? "", message: issue.message })),
+  );
 }

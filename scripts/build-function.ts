@@ -18,8 +18,12 @@
 import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { build, type Plugin } from "esbuild";
 import { intersects, validRange } from "semver";
+import { readConfig } from "../lib/config.js";
+import { guardrailsFrom, junkPatternsKey } from "../lib/guardrails.js";
+import { FUNCTION_PATHS } from "../lib/routes.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Where Vercel's CLI and platform look for a prebuilt deployment. */
@@ -27,13 +31,6 @@ const OUTPUT_DIR = join(ROOT, ".vercel/output");
 
 /** Longest a request may run on Vercel before it is cut (seconds). */
 const MAX_DURATION_SECONDS = 15;
-
-/**
- * Every deployed request path of the function, POST /identify and GET /identify/changes and
- * their /api forms; a trailing slash answers the same. The function keeps the request's own
- * URL, and api/identify.ts routes on it.
- */
-const FUNCTION_ROUTE = "^/(?:api/)?identify(?:/changes)?/?$";
 
 /**
  * Modules of lib/db/client.ts the deployed function must not carry, each replaced by one
@@ -115,8 +112,14 @@ async function regions(): Promise<string[] | undefined> {
 /**
  * Bundles one function entry point into one ES module for Node, as deployed. The benchmark
  * bundles its driver-only comparison with this too, so both are loaded the same way.
+ * `checkedJunkPatterns` (junkPatternsKey) records in the bundle the junk patterns the deploy
+ * build had PostgreSQL compile, so that the function does not ask again (lib/guardrails.ts).
  */
-export async function bundleFunction(entry: string, outfile: string): Promise<void> {
+export async function bundleFunction(
+  entry: string,
+  outfile: string,
+  checkedJunkPatterns?: string,
+): Promise<void> {
   await build({
     entryPoints: [entry],
     outfile,
@@ -129,6 +132,10 @@ export async function bundleFunction(entry: string, outfile: string): Promise<vo
     // node-postgres tries this optional native binding; nothing here installs it.
     external: ["pg-native"],
     plugins: [withoutLocalOnlyModules],
+    define:
+      checkedJunkPatterns === undefined
+        ? {}
+        : { IDENTIFY_BUILD_CHECKED_JUNK_PATTERNS: JSON.stringify(checkedJunkPatterns) },
     // CommonJS dependencies (ws, pg) call require(); an ES module has none of its own.
     banner: {
       js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
@@ -141,15 +148,21 @@ export async function bundleFunction(entry: string, outfile: string): Promise<vo
   });
 }
 
-/** Writes the deployment into `output`; returns the function's bundle size in bytes. */
-export async function buildFunction(output = OUTPUT_DIR): Promise<number> {
+/**
+ * Writes the deployment into `output`; returns the function's bundle size in bytes.
+ * `checkedJunkPatterns`: see bundleFunction.
+ */
+export async function buildFunction(
+  output = OUTPUT_DIR,
+  checkedJunkPatterns?: string,
+): Promise<number> {
   const functionDir = join(output, "functions/api/identify.func");
   await rm(output, { recursive: true, force: true });
   await mkdir(functionDir, { recursive: true });
   await cp(join(ROOT, "public"), join(output, "static"), { recursive: true });
 
   const bundle = join(functionDir, "index.mjs");
-  await bundleFunction(join(ROOT, "api/identify.ts"), bundle);
+  await bundleFunction(join(ROOT, "api/identify.ts"), bundle, checkedJunkPatterns);
 
   const region = await regions();
   const functionConfig = {
@@ -169,13 +182,35 @@ export async function buildFunction(output = OUTPUT_DIR): Promise<number> {
 
   const config = {
     version: 3,
-    routes: [{ handle: "filesystem" }, { src: FUNCTION_ROUTE, dest: "/api/identify" }],
+    // Every path of lib/routes.ts to the one function, which keeps the request's own URL and
+    // routes on it (api/identify.ts).
+    routes: [{ handle: "filesystem" }, { src: FUNCTION_PATHS, dest: "/api/identify" }],
   };
   await writeFile(join(output, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
   return (await stat(bundle)).size;
 }
 
+const USAGE = `Usage: npm run build [-- --after-deploy-migration]
+  Writes the Vercel Build Output to .vercel/output: api/identify.ts bundled into one module,
+  public/ as static files, and the routes of lib/routes.ts; prints the bundle's size.
+  npm run vercel-build migrates the deployment's database first, then runs this with
+  --after-deploy-migration: the migration had PostgreSQL compile this environment's junk
+  patterns, so the bundle records them and the function does not check them again.`;
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const bytes = await buildFunction();
-  console.log(`Built ${OUTPUT_DIR}: api/identify ${(bytes / 1024).toFixed(0)} KiB.`);
+  const { values } = parseArgs({
+    options: {
+      help: { type: "boolean", short: "h" },
+      "after-deploy-migration": { type: "boolean" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+  } else {
+    const checked = values["after-deploy-migration"]
+      ? junkPatternsKey(guardrailsFrom(readConfig()))
+      : undefined;
+    const bytes = await buildFunction(OUTPUT_DIR, checked);
+    console.log(`Built ${OUTPUT_DIR}: api/identify ${(bytes / 1024).toFixed(0)} KiB.`);
+  }
 }

@@ -1,19 +1,40 @@
 /**
  * Builds the OpenAPI 3.1 document of POST /identify and GET /identify/changes from the
- * valibot schemas in lib/, so the reference cannot drift from the code. `npm run openapi` writes it to
- * public/openapi.json; a test fails when the committed file is stale.
+ * valibot schemas in lib/, and its error examples from the error factories of lib/errors.ts
+ * and the errors the parsers throw, so the reference cannot drift from the code.
+ * `npm run openapi` writes it to public/openapi.json; a test fails when the committed file is
+ * stale.
  */
 import { toJsonSchema } from "@valibot/to-json-schema";
 import type { GenericSchema } from "valibot";
 import { BODY_LIMIT_BYTES } from "../api/identify.js";
-import { CHANGES_LIMIT_DEFAULT, CHANGES_LIMIT_MAX, encodeCursor } from "../lib/changes.js";
+import {
+  CHANGES_LIMIT_DEFAULT,
+  CHANGES_LIMIT_MAX,
+  encodeCursor,
+  parseChangesQuery,
+} from "../lib/changes.js";
 import {
   CHANGE_KINDS,
   ChangesResponseSchema,
   ContactResponseSchema,
   ErrorResponseSchema,
 } from "../lib/contract.js";
-import { IdentifyRequestObjectSchema } from "../lib/input.js";
+import {
+  badJson,
+  customerTooLarge,
+  databaseUnavailable,
+  HttpError,
+  internalError,
+  invalidCursor,
+  methodNotAllowed,
+  misconfigured,
+  payloadTooLarge,
+  unauthorized,
+  unsupportedMediaType,
+} from "../lib/errors.js";
+import { IdentifyRequestObjectSchema, parseIdentifyRequest } from "../lib/input.js";
+import { ROUTES } from "../lib/routes.js";
 
 /** JSON Schema 2020-12 (OpenAPI 3.1's dialect) of a schema's wire (input) side. */
 function jsonSchema(schema: GenericSchema) {
@@ -25,11 +46,27 @@ function jsonSchema(schema: GenericSchema) {
   return rest;
 }
 
-const errorExample = (code: string, message: string, issues: object[] = []) => ({
+/** The body the handler answers `error` with (lib/errors.ts's toErrorResponse), as an example. */
+const errorExample = ({ code, message, issues }: HttpError) => ({
   value: {
     error: { code, message, issues, requestId: "4c2a7d3e-8f7b-4d8e-9a51-0d2f1b6c9e10" },
   },
 });
+
+/** The HttpError a parser throws for an example of wrong input. */
+function thrownBy(parse: () => unknown): HttpError {
+  try {
+    parse();
+  } catch (error) {
+    if (error instanceof HttpError) return error;
+    throw error;
+  }
+  throw new Error("the example input was accepted");
+}
+
+/** The one method a route answers (lib/routes.ts), for its 405's Allow. */
+const methodOf = (name: (typeof ROUTES)[number]["name"]) =>
+  ROUTES.find((route) => route.name === name)?.method ?? "";
 
 const errorResponse = (
   description: string,
@@ -47,7 +84,7 @@ const unauthorizedResponse = () =>
   errorResponse(
     "Only when API keys are configured: no key, or not a valid one.",
     {
-      unauthorized: errorExample("unauthorized", "Send an API key as Authorization: Bearer <key>"),
+      unauthorized: errorExample(unauthorized()),
     },
     {
       "WWW-Authenticate": {
@@ -160,32 +197,26 @@ function changesOperation() {
       "400": errorResponse(
         "after is not a cursor this database's feed handed out (malformed, altered, of an earlier version, of another database, or ahead of anything handed out), or limit is not a whole number from 1 to 1000.",
         {
-          invalidCursor: errorExample(
-            "invalid_cursor",
-            "after is not a cursor of this feed: pass the next of a previous page, or leave after out to start at the beginning",
+          invalidCursor: errorExample(invalidCursor("malformed")),
+          invalidLimit: errorExample(
+            thrownBy(() => parseChangesQuery(new URLSearchParams({ limit: "0" }))),
           ),
-          invalidLimit: errorExample("invalid_request", "The query does not match the contract", [
-            { path: "limit", message: "limit must be a whole number from 1 to 1000, given once" },
-          ]),
         },
       ),
       "401": unauthorizedResponse(),
       "405": errorResponse(
         "Any method but GET.",
-        { methodNotAllowed: errorExample("method_not_allowed", "Use GET") },
-        { Allow: { schema: { type: "string", const: "GET" } } },
+        { methodNotAllowed: errorExample(methodNotAllowed([methodOf("changes")])) },
+        { Allow: { schema: { type: "string", const: methodOf("changes") } } },
       ),
       "500": errorResponse(
         "An unexpected failure, or an invalid setting of the deployment; details are in the server log.",
-        { internalError: errorExample("internal_error", "Something went wrong on our side") },
+        { internalError: errorExample(internalError()) },
       ),
       "503": errorResponse(
         "The database is unreachable, overloaded or timed out. Reading is safe to repeat.",
         {
-          databaseUnavailable: errorExample(
-            "database_unavailable",
-            "The database is unavailable; retry shortly (the request is safe to repeat)",
-          ),
+          databaseUnavailable: errorExample(databaseUnavailable()),
         },
         { "Retry-After": { schema: { type: "string" }, description: "Seconds to wait." } },
       ),
@@ -280,63 +311,42 @@ export function buildOpenApiDocument() {
             "400": errorResponse(
               "Invalid JSON, wrong types, invalid values, or neither field given.",
               {
-                invalidJson: errorExample("invalid_json", "The request body is not valid JSON"),
+                invalidJson: errorExample(badJson()),
                 invalidRequest: errorExample(
-                  "invalid_request",
-                  "The request body does not match the contract",
-                  [{ path: "email", message: "email must be a valid email address" }],
+                  thrownBy(() => parseIdentifyRequest({ email: "not-an-email" })),
                 ),
-                nothingGiven: errorExample(
-                  "invalid_request",
-                  "The request body does not match the contract",
-                  [{ path: "", message: "Provide an email, a phoneNumber or both" }],
-                ),
+                nothingGiven: errorExample(thrownBy(() => parseIdentifyRequest({}))),
               },
             ),
             "401": unauthorizedResponse(),
             "405": errorResponse(
               "Any method but POST.",
-              { methodNotAllowed: errorExample("method_not_allowed", "Use POST") },
-              { Allow: { schema: { type: "string", const: "POST" } } },
+              { methodNotAllowed: errorExample(methodNotAllowed([methodOf("identify")])) },
+              { Allow: { schema: { type: "string", const: methodOf("identify") } } },
             ),
             "409": errorResponse(
               "The request reaches a customer of more contacts than MAX_CONTACTS_PER_CUSTOMER (default 1000), or would grow one past it. Nothing was written.",
               {
-                customerTooLarge: errorExample(
-                  "customer_too_large",
-                  "The customer has, or this request would give it, more than 100 contacts (MAX_CONTACTS_PER_CUSTOMER); nothing was written",
-                ),
+                customerTooLarge: errorExample(customerTooLarge(100)),
               },
             ),
             "413": errorResponse(`A body over ${BODY_LIMIT_BYTES} bytes.`, {
-              payloadTooLarge: errorExample(
-                "payload_too_large",
-                `The request body must be at most ${BODY_LIMIT_BYTES} bytes`,
-              ),
+              payloadTooLarge: errorExample(payloadTooLarge(BODY_LIMIT_BYTES)),
             }),
             "415": errorResponse("A missing Content-Type, or one that is not JSON.", {
-              unsupportedMediaType: errorExample(
-                "unsupported_media_type",
-                "Send the body as application/json",
-              ),
+              unsupportedMediaType: errorExample(unsupportedMediaType()),
             }),
             "500": errorResponse(
               "An unexpected failure, or an invalid setting of the deployment (misconfigured, to every request until it is fixed); details are in the server log.",
               {
-                internalError: errorExample("internal_error", "Something went wrong on our side"),
-                misconfigured: errorExample(
-                  "misconfigured",
-                  "The service is misconfigured; its log names the setting to fix",
-                ),
+                internalError: errorExample(internalError()),
+                misconfigured: errorExample(misconfigured()),
               },
             ),
             "503": errorResponse(
               "The database is unreachable, overloaded or timed out. Nothing was written, or the write is safe to repeat.",
               {
-                databaseUnavailable: errorExample(
-                  "database_unavailable",
-                  "The database is unavailable; retry shortly (the request is safe to repeat)",
-                ),
+                databaseUnavailable: errorExample(databaseUnavailable()),
               },
               { "Retry-After": { schema: { type: "string" }, description: "Seconds to wait." } },
             ),

@@ -67,9 +67,23 @@ function stop(signal: NodeJS.Signals) {
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
 
+const USAGE = `Usage: npm start [-- --migrate-production]
+  Applies pending migrations, then serves POST /identify and GET /identify/changes, and the
+  files of public/, on HOST:PORT (default 127.0.0.1:3000), against DATABASE_URL or else the
+  embedded database in PGLITE_DIR (default .data). Settings: README.md#configuration.
+  --migrate-production  apply pending migrations even to the database a production build
+                        recorded as production (a checkout may carry migrations it has not
+                        deployed)`;
+
 async function main() {
   // `npm start -- --migrate-production`: see lib/db/migrate.ts.
-  const { values } = parseArgs({ options: { "migrate-production": { type: "boolean" } } });
+  const { values } = parseArgs({
+    options: { "migrate-production": { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   const config = getConfig();
   const { PORT: port, HOST: host, ALLOWED_HOSTS: allowedHosts } = readServerConfig();
   getGuardrails();

@@ -33,7 +33,8 @@ function normalizedHost(entry: string): string | undefined {
 /** A host name or IP address to listen on. */
 const LISTEN_HOST = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i;
 
-const ServerEnvSchema = v.object({
+/** The variables only `npm start` reads (the README lists them with the service's). */
+export const ServerEnvSchema = v.object({
   /** Port of `npm start`; 0 takes any free port (the "listening" log line says which). */
   PORT: v.optional(
     v.pipe(

@@ -2,8 +2,8 @@
  * The local HTTP server behind `npm start`: node:http with @hono/node-server's request
  * listener (a lazy Web Request over each IncomingMessage, and the Response written back)
  * around the very same exported handler that Vercel runs, plus the routes the deployment
- * has: /identify, /identify/changes and their /api forms (each with or without a trailing
- * slash, as scripts/build-function.ts routes them), and the files of public/.
+ * has: every path of lib/routes.ts goes to the function, as scripts/build-function.ts routes
+ * it on Vercel, and the rest to the files of public/.
  *
  * Whatever a client sends ends in an answer or a closed connection, never in an exception
  * out of the handler (which would stop the process): Node refuses what it cannot parse
@@ -20,6 +20,7 @@ import identify from "../api/identify.js";
 import { LOOPBACK_HOSTS } from "../lib/config.js";
 import { badRequest, misdirectedRequest, notFound, toErrorResponse } from "../lib/errors.js";
 import { log } from "../lib/log.js";
+import { routeOf } from "../lib/routes.js";
 
 /** How a server is set up; see createIdentifyServer. */
 export interface IdentifyServerOptions {
@@ -67,14 +68,11 @@ export function createIdentifyServer(options: IdentifyServerOptions = {}): Serve
   return server;
 }
 
-/** The paths the deployment routes to the function (scripts/build-function.ts). */
-const FUNCTION_PATH = /^\/(?:api\/)?identify(?:\/changes)?\/?$/;
-
 /** Routes a request the way the Vercel deployment does; never throws. */
 async function respond(request: Request, allowedHosts: ReadonlySet<string>): Promise<Response> {
   try {
     const { pathname } = targetOf(request, allowedHosts);
-    if (FUNCTION_PATH.test(pathname)) return await identify.fetch(request);
+    if (routeOf(pathname)) return await identify.fetch(request);
     return await serveStatic(request, pathname);
   } catch (error) {
     return refusal(error, request.method);

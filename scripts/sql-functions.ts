@@ -529,8 +529,12 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { name: { type: "string" } },
+    options: { name: { type: "string" }, help: { type: "boolean", short: "h" } },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
   const [command] = positionals;
   if (command === "check" && positionals.length === 1) {
     const problems = await checkSqlSources();

@@ -8,7 +8,6 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../lib/db/client.js";
-import { SQLSTATE_CUSTOMER_CHANGED, SQLSTATE_CUSTOMER_TOO_LARGE } from "../lib/db/sql-contract.js";
 import {
   compareWithDatabase,
   readMigratedCopies,
@@ -98,39 +97,6 @@ describe("the function and trigger sources", () => {
     expect(sourceProblems(disabled, await readMigratedCopies())[0]?.message).toBe(
       "drizzle/triggers/erasures_append_only.sql must hold its CREATE OR REPLACE TRIGGER statement and nothing else",
     );
-  });
-});
-
-describe("lib/db/sql-contract.ts", () => {
-  it("names the cap code identify_contact raises", () => {
-    const text = sources.find((source) => source.name === "identify_contact")?.text;
-    expect(text).toContain(`USING ERRCODE = '${SQLSTATE_CUSTOMER_TOO_LARGE}'`);
-  });
-
-  it("names the codes identify_lock_customer raises and the retry code it catches", () => {
-    const text = sources.find((source) => source.name === "identify_lock_customer")?.text;
-    expect(text).toContain(`USING ERRCODE = '${SQLSTATE_CUSTOMER_TOO_LARGE}'`);
-    expect(text).toContain(`USING ERRCODE = '${SQLSTATE_CUSTOMER_CHANGED}'`);
-    expect(text).toContain(`EXCEPTION WHEN SQLSTATE '${SQLSTATE_CUSTOMER_CHANGED}'`);
-  });
-});
-
-describe("the customer lock space", () => {
-  const space = /c_customer_lock_space CONSTANT integer := (\d+);/.exec(
-    sources.find((source) => source.name === "identify_lock_customer")?.text ?? "",
-  )?.[1];
-
-  it("is named by identify_lock_customer", () => {
-    expect(space).toMatch(/^\d+$/);
-  });
-
-  it("is named and locked in by no other function or trigger source", () => {
-    const others = sources.filter(
-      (source) =>
-        source.name !== "identify_lock_customer" &&
-        (source.text.includes(String(space)) || source.text.includes("c_customer_lock_space")),
-    );
-    expect(others.map((source) => source.label)).toEqual([]);
   });
 });
 

@@ -73,7 +73,7 @@ describe("the OpenAPI document", () => {
     expect(examples.length).toBeGreaterThan(0);
     for (const [name, { value }] of examples) {
       expect(schemaErrors("#/components/schemas/IdentifyRequest", value), name).toEqual([]);
-      expect(parseIdentifyRequest(value).success, name).toBe(true);
+      expect(() => parseIdentifyRequest(value), name).not.toThrow();
     }
   });
 

@@ -1,9 +1,9 @@
 /**
  * What a failure of the database means. Drivers and Drizzle wrap the database's own error in
  * theirs, so every question here walks the `cause` chain: the SQLSTATE and message under the
- * wrappers, whether the same request may succeed if run again, and whether the database is
- * unavailable (unreachable, overloaded, timed out) rather than the request wrong. How a failure
- * becomes an HTTP response is lib/errors.ts's; what of it may be printed, lib/redact.ts's.
+ * wrappers, whether the same request may succeed if run again, and whether the driver could
+ * not reach the database at all. How a failure becomes an HTTP response, and which SQLSTATEs
+ * are a 503, is lib/errors.ts's; what of it may be printed, lib/redact.ts's.
  */
 
 /**
@@ -19,22 +19,6 @@ export class DatabaseUnavailableError extends Error {
 
 /** SQLSTATEs after which the same request may succeed if sent again. */
 const RETRYABLE_SQLSTATES = new Set(["40P01", "40001"]);
-
-/**
- * SQLSTATEs that mean "the database is not available right now" rather than "this request
- * is wrong": connection failures (class 08), shutdowns, too many connections, lock and
- * statement timeouts, and conflicts that outlived their retry.
- */
-const UNAVAILABLE_SQLSTATES = new Set([
-  "40P01",
-  "40001",
-  "53300",
-  "55P03",
-  "57014",
-  "57P01",
-  "57P02",
-  "57P03",
-]);
 
 /** Node network errors that mean the database host could not be reached. */
 const UNREACHABLE_ERRNOS = new Set([
@@ -119,14 +103,17 @@ export function isRetryableConflict(error: unknown): boolean {
   return state !== undefined && RETRYABLE_SQLSTATES.has(state);
 }
 
-/** True when the error means the database is unreachable, overloaded or too slow. */
-export function isDatabaseUnavailable(error: unknown): boolean {
+/**
+ * True when the driver could not reach the database, or none is configured: a failure that
+ * carries no SQLSTATE (a Node errno, a driver's own message, DatabaseUnavailableError). Which
+ * SQLSTATEs mean "unavailable" is lib/errors.ts's table, with every other SQLSTATE's answer.
+ */
+export function isDatabaseUnreachable(error: unknown): boolean {
   for (const e of causeChain(error)) {
     if (e instanceof DatabaseUnavailableError) return true;
     const code = errorCode(e);
-    if (code?.startsWith("08") || (code && UNAVAILABLE_SQLSTATES.has(code))) return true;
     if (code && UNREACHABLE_ERRNOS.has(code)) return true;
-    if (e instanceof AggregateError && e.errors.some(isDatabaseUnavailable)) return true;
+    if (e instanceof AggregateError && e.errors.some(isDatabaseUnreachable)) return true;
     const message = e instanceof Error ? e.message : "";
     if (UNREACHABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;
   }

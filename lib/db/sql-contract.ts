@@ -1,12 +1,25 @@
 /**
  * What the SQL functions (drizzle/functions/) and the TypeScript that calls them agree on:
- * the options jsonb the functions take, and the error codes they raise. A test
- * (test/function-sources.test.ts) checks that the SQL still says what these constants say.
+ * the options jsonb the functions take, and the error code TypeScript meets. Tests check
+ * behaviour, not text: a request and an erasure over the cap fail with this code
+ * (test/suites/audit.ts, test/suites/forget.ts), and lib/errors.ts answers it with 409.
  * The customer lock space is not here: it is named in one place only, the one routine that
  * takes customer locks (drizzle/functions/identify_lock_customer.sql).
  */
 import { type SQL, sql } from "drizzle-orm";
-import type { Guardrails } from "../guardrails.js";
+
+/**
+ * The guardrail options the SQL functions take (all absent when off): junk values and
+ * patterns, which never link customers, and the cap. lib/guardrails.ts reads them from the
+ * configuration or the deployment's record.
+ */
+export interface Guardrails {
+  junkEmails?: string[];
+  junkEmailPatterns?: string[];
+  junkPhones?: string[];
+  junkPhonePatterns?: string[];
+  maxContacts?: number;
+}
 
 /**
  * The options jsonb, `p_options` in every function that takes it; each key is optional.
@@ -40,9 +53,3 @@ export function optionsJsonb(options: SqlFunctionOptions): SQL {
  * when a request would grow one past it.
  */
 export const SQLSTATE_CUSTOMER_TOO_LARGE = "IDC01";
-
-/**
- * SQLSTATE identify_lock_customer raises, and catches itself, when the customer changed while
- * it waited for the customer's locks; it never reaches TypeScript.
- */
-export const SQLSTATE_CUSTOMER_CHANGED = "IDR01";

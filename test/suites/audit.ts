@@ -6,9 +6,10 @@
 import { asc, sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Connection, Database } from "../../lib/db/client.js";
+import { sqlState } from "../../lib/db/errors.js";
 import { checkInvariants } from "../../lib/db/invariants.js";
 import { identityEvents } from "../../lib/db/schema.js";
-import { HttpError } from "../../lib/errors.js";
+import { SQLSTATE_CUSTOMER_TOO_LARGE } from "../../lib/db/sql-contract.js";
 import type { Guardrails } from "../../lib/guardrails.js";
 import { identify } from "../../lib/identify.js";
 import { allContacts } from "../support/contacts.js";
@@ -150,17 +151,14 @@ export function auditSuite(backend: Backend) {
     describe("customer cap", () => {
       const cap: Guardrails = { maxContacts: 2 };
 
-      it("refuses with 409 a secondary that would grow a customer past the cap, writing nothing", async () => {
+      // IDC01 answers 409 customer_too_large (lib/errors.ts; test/error-map.test.ts).
+      it("refuses with IDC01 a secondary that would grow a customer past the cap, writing nothing", async () => {
         await run("a@x.io", "1", "r", cap);
         await run("b@x.io", "1", "r", cap);
         const before = await allContacts(db);
         const eventsBefore = await events();
         const error = await failureOf(run("c@x.io", "1", "r", cap));
-        expect(error).toBeInstanceOf(HttpError);
-        expect(error).toMatchObject({ status: 409, code: "customer_too_large" });
-        expect((error as HttpError).message).toContain(
-          "more than 2 contacts (MAX_CONTACTS_PER_CUSTOMER)",
-        );
+        expect(sqlState(error)).toBe(SQLSTATE_CUSTOMER_TOO_LARGE);
         expect(await allContacts(db)).toEqual(before);
         expect(await events()).toEqual(eventsBefore);
       });
@@ -170,7 +168,7 @@ export function auditSuite(backend: Backend) {
         await run("b@x.io", "1", "r", cap);
         await run("c@x.io", "2", "r", cap);
         const error = await failureOf(run("a@x.io", "2", "r", cap));
-        expect(error).toMatchObject({ status: 409 });
+        expect(sqlState(error)).toBe(SQLSTATE_CUSTOMER_TOO_LARGE);
         expect((await allContacts(db)).filter((c) => c.linkPrecedence === "primary")).toHaveLength(
           2,
         );
