@@ -10,19 +10,20 @@
  *   to serve anyone on purpose. The API hands a customer's every email and phone number to
  *   whoever knows one of them, and a forgotten variable must not publish that.
  * - A Vercel deployment talks to PostgreSQL over TLS: a node-postgres URL to another machine
- *   needs an encrypting sslmode, unless ALLOW_PLAINTEXT_DATABASE=true.
+ *   needs an encrypting sslmode, unless ALLOW_PLAINTEXT_DATABASE=true. The rule is
+ *   lib/db/database-url.ts's, and runs on the parsed URL the drivers then connect with.
  *
  * The settings only `npm start` reads (PORT, HOST, ALLOWED_HOSTS, and its rule that a HOST
  * other machines reach needs API_KEYS) live with it, in scripts/server-config.ts, which builds
  * on parseEnv and the API_KEYS read here.
  *
- * This module depends on nothing else of the service but its errors: the guardrails derive
- * their settings from what it validates, and lib/db/client.ts picks its driver with
- * usesNodePostgres, the rule the TLS check here applies.
+ * Each database URL is parsed once, into the object every reader uses (lib/db/database-url.ts):
+ * the TLS rule here, lib/db/client.ts's choice of driver, and the drivers themselves.
  */
-import { isIP } from "node:net";
 import * as v from "valibot";
+import { databaseUrlSchema, plaintextProblem } from "./db/database-url.js";
 import { ConfigError } from "./errors.js";
+import { LOOPBACK_HOSTS } from "./hosts.js";
 
 const millis = (fallback: number) =>
   v.optional(
@@ -80,30 +81,6 @@ const optIn = (what: string) =>
     ),
   );
 
-/** libpq's sslmode values (PostgreSQL's documentation, "SSL Mode Descriptions"). */
-export const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
-
-/** The sslmode modes that may send in clear: libpq falls back to, or starts with, plaintext. */
-const PLAINTEXT_SSL_MODES = new Set(["disable", "allow", "prefer"]);
-
-/**
- * A PostgreSQL URL: a URL whose every sslmode is one libpq knows. Messages never quote the
- * value, which holds a password.
- */
-const databaseUrl = (name: string) =>
-  v.pipe(
-    v.string(),
-    v.trim(),
-    v.url(`${name} must be a URL`),
-    v.check(
-      // Checked after v.url even when that failed (valibot runs a pipe's checks on): skip then.
-      (value) =>
-        !URL.canParse(value) ||
-        new URL(value).searchParams.getAll("sslmode").every((m) => SSL_MODES.includes(m)),
-      `sslmode must be one of ${SSL_MODES.join(", ")}`,
-    ),
-  );
-
 /** The entries of a JUNK_EMAILS or JUNK_PHONE_NUMBERS list, split but not yet normalized. */
 export interface JunkList {
   /** Exact values, as written (the guardrails normalize them like requests). */
@@ -158,13 +135,13 @@ const JunkListSchema = v.pipe(
 
 const EnvSchema = v.object({
   /** Postgres connection string. Unset: the embedded PGlite database. */
-  DATABASE_URL: v.optional(databaseUrl("DATABASE_URL")),
+  DATABASE_URL: v.optional(databaseUrlSchema("DATABASE_URL")),
   /**
    * A direct (not pooled) URL of the same database, for migrations: Neon's integration sets
    * it. Only the migration scripts read it, and only when DATABASE_URL is not given to them
    * on the command line (see scripts/migrate.ts).
    */
-  DATABASE_URL_UNPOOLED: v.optional(databaseUrl("DATABASE_URL_UNPOOLED")),
+  DATABASE_URL_UNPOOLED: v.optional(databaseUrlSchema("DATABASE_URL_UNPOOLED")),
   /**
    * A WebSocket proxy (ws:// or wss://) that routes the Neon driver to a server that is not
    * Neon's, as Neon's own proxy does for Neon hosts. ws:// sends in clear, so only loopback.
@@ -232,12 +209,6 @@ const EnvSchema = v.object({
 export type Config = v.InferOutput<typeof EnvSchema>;
 
 /**
- * The loopback names, as URLs spell them: where a ws:// NEON_WS_PROXY may be, and the Host names
- * `npm start` answers to unless ALLOWED_HOSTS says otherwise.
- */
-export const LOOPBACK_HOSTS: readonly string[] = ["localhost", "127.0.0.1", "[::1]"];
-
-/**
  * Validates `env` against `schema`; a ConfigError names each bad variable. `npm start`
  * validates its own settings with it (scripts/server-config.ts).
  */
@@ -270,61 +241,6 @@ export function isVercelDeployment(config: Pick<Config, "VERCEL" | "VERCEL_ENV">
   return config.VERCEL !== undefined && config.VERCEL_ENV !== "development";
 }
 
-/**
- * True for a host name that only reaches this machine: `localhost`, 127.0.0.0/8 or ::1
- * (with or without brackets). Anything else, `0.0.0.0` and `::` among them, reaches others.
- */
-export function isLoopbackHost(host: string): boolean {
-  const name = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[(.*)\]$/, "$1");
-  if (name === "localhost") return true;
-  if (isIP(name) === 4) return name.startsWith("127.");
-  // URLs spell every form of an IPv6 address the same way ([::1] for 0:0:0:0:0:0:0:1).
-  const url = `http://[${name}]`;
-  return isIP(name) === 6 && URL.canParse(url) && new URL(url).hostname === "[::1]";
-}
-
-/** Hosts served by Neon's own WebSocket proxy, which the Neon driver reaches. */
-const isNeonHost = (hostname: string) => /\.neon\.(tech|build)$/i.test(hostname);
-
-/**
- * Whether `url` is reached with node-postgres: not a Neon host, and no NEON_WS_PROXY. The one
- * driver rule: lib/db/client.ts's driverFor picks by it, and the TLS check here applies it
- * (the Neon driver always goes through TLS, wss://, or a loopback ws:// proxy).
- */
-export function usesNodePostgres(url: string, neonWsProxy: string | undefined): boolean {
-  return !neonWsProxy && !isNeonHost(new URL(url).hostname);
-}
-
-/**
- * Where node-postgres connects for `url`, as pg-connection-string reads it: a `host` query
- * parameter (the last one given, if not empty) overrides the URL's host name.
- */
-export function effectiveDatabaseHost(url: string): string {
-  const parsed = new URL(url);
-  const hostParameter = parsed.searchParams.getAll("host").at(-1);
-  if (hostParameter) return hostParameter;
-  return decodeURIComponent(parsed.hostname).replace(/^\[(.*)\]$/, "$1");
-}
-
-/**
- * Why `url`, as node-postgres would use it, might travel in clear to another machine, or
- * undefined when it cannot: a Unix socket or loopback host, or an sslmode that always
- * encrypts (require, verify-ca, verify-full). pg-connection-string takes the last sslmode.
- */
-function plaintextReason(url: string): string | undefined {
-  const host = effectiveDatabaseHost(url);
-  // A Unix socket (a path, percent-encoded in the host name or in ?host=) never leaves the machine.
-  if (host === "" || host.startsWith("/") || isLoopbackHost(host)) return undefined;
-  const sslmode = new URL(url).searchParams.getAll("sslmode").at(-1);
-  if (sslmode === undefined) return "has no sslmode, so node-postgres connects without TLS";
-  if (PLAINTEXT_SSL_MODES.has(sslmode))
-    return `has sslmode=${sslmode}, which may connect without TLS`;
-  return undefined;
-}
-
 /** The rules a valid configuration still breaks by its combination (see the module comment). */
 function crossFieldProblems(config: Config): string[] {
   const problems: string[] = [];
@@ -346,21 +262,9 @@ function crossFieldProblems(config: Config): string[] {
     );
   }
   if (!config.ALLOW_PLAINTEXT_DATABASE) {
-    const urls = [
-      ["DATABASE_URL", config.DATABASE_URL],
-      ["DATABASE_URL_UNPOOLED", config.DATABASE_URL_UNPOOLED],
-    ] as const;
-    for (const [name, url] of urls) {
-      if (!url || !usesNodePostgres(url, config.NEON_WS_PROXY)) continue;
-      const reason = plaintextReason(url);
-      if (reason) {
-        problems.push(
-          `${name}: on a Vercel deployment it ${reason} to another machine. Add ` +
-            "?sslmode=verify-full to the URL, in place of any sslmode it has (or sslmode=require, " +
-            "which encrypts without checking the certificate), or set " +
-            "ALLOW_PLAINTEXT_DATABASE=true to send in clear on purpose",
-        );
-      }
+    for (const url of [config.DATABASE_URL, config.DATABASE_URL_UNPOOLED]) {
+      const problem = url && plaintextProblem(url, config.NEON_WS_PROXY);
+      if (problem) problems.push(problem);
     }
   }
   return problems;

@@ -127,7 +127,7 @@ try {
     );
   } else {
     const here = await identifyDatabase(connection.db);
-    const name = `${describeDatabase(here)} at ${hostOf(config.DATABASE_URL)} (${variable} from ${where})`;
+    const name = `${describeDatabase(here)} at ${hostOf(config.DATABASE_URL.href)} (${variable} from ${where})`;
     if (values.deploy) {
       await checkPooledReachesTheSame(here);
       const decision = await decideMigration(connection.db, target, here);
