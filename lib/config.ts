@@ -206,7 +206,24 @@ const EnvSchema = v.object({
   ),
 });
 
-export type Config = v.InferOutput<typeof EnvSchema>;
+/** The validated settings, and whether they serve a deployment (readConfig's `deployment`). */
+export type Config = v.InferOutput<typeof EnvSchema> & {
+  /**
+   * A deployment's build or function: closed unless opened, TLS to the database, never the
+   * embedded database. Decided once, by readConfig.
+   */
+  readonly deployment: boolean;
+};
+
+/**
+ * True in the function that scripts/build-function.ts bundles, which defines it at build
+ * time: that bundle is only ever deployed (`vercel dev` runs api/ through its own builder,
+ * and `npm start` through tsx), so it is a deployment whatever the environment says. A
+ * project can stop exposing Vercel's system variables (VERCEL, VERCEL_ENV) to its builds and
+ * functions, and a deployment told apart by them alone would then serve without keys.
+ */
+declare const IDENTIFY_DEPLOYED_BUILD: boolean | undefined;
+const deployedBuild = typeof IDENTIFY_DEPLOYED_BUILD !== "undefined" && IDENTIFY_DEPLOYED_BUILD;
 
 /**
  * Validates `env` against `schema`; a ConfigError names each bad variable. `npm start`
@@ -231,11 +248,12 @@ export function refuse(problems: readonly string[]): void {
 }
 
 /**
- * True on a Vercel deployment and its build: VERCEL is set, and VERCEL_ENV is not
- * `development` (`vercel dev`, a developer's machine). A build without VERCEL_ENV counts: a
- * `vercel build` run by hand, even with `--prod`, sets VERCEL=1 and no VERCEL_ENV (measured
- * with Vercel CLI 58.10.0), and scripts/migrate.ts builds it as a preview. Vercel's own
- * builds and functions always set both.
+ * True when Vercel's system variables say this is a deployment or its build: VERCEL is set,
+ * and VERCEL_ENV is not `development` (`vercel dev`, a developer's machine). A build without
+ * VERCEL_ENV counts: a `vercel build` run by hand, even with `--prod`, sets VERCEL=1 and no
+ * VERCEL_ENV (measured with Vercel CLI 58.10.0), and scripts/migrate.ts builds it as a
+ * preview. Vercel's own builds and functions set both, unless the project stops exposing
+ * them: so the deploy build and the bundled function do not rely on this alone.
  */
 export function isVercelDeployment(config: Pick<Config, "VERCEL" | "VERCEL_ENV">): boolean {
   return config.VERCEL !== undefined && config.VERCEL_ENV !== "development";
@@ -251,10 +269,10 @@ function crossFieldProblems(config: Config): string[] {
         "the keys, or unset API_KEYS to serve anyone",
     );
   }
-  if (!isVercelDeployment(config)) return problems;
+  if (!config.deployment) return problems;
   if (!config.API_KEYS && !config.ALLOW_PUBLIC_ACCESS) {
     problems.push(
-      `API_KEYS: this Vercel deployment (${config.VERCEL_ENV ?? "VERCEL set, no VERCEL_ENV"}) has ` +
+      `API_KEYS: this Vercel deployment (${config.VERCEL_ENV ?? (config.VERCEL ? "VERCEL set, no VERCEL_ENV" : "no VERCEL_ENV")}) has ` +
         "no access control, and the API answers anyone who knows one email or phone number with " +
         "the customer's every email and phone number. Set API_KEYS in the project's environment " +
         "variables for this environment (clients send Authorization: Bearer <key>), or set " +
@@ -272,10 +290,19 @@ function crossFieldProblems(config: Config): string[] {
 
 /**
  * Validates the service's settings, each alone and then in combination (the module comment
- * lists the rules); throws a ConfigError naming each bad variable.
+ * lists the rules); throws a ConfigError naming each bad variable. `deployment` says that
+ * they serve a deployment whatever VERCEL and VERCEL_ENV say: the deploy build passes it
+ * (scripts/migrate.ts --deploy), and the bundled function has it built in.
  */
-export function readConfig(env: Record<string, string | undefined> = process.env): Config {
-  const config = parseEnv(EnvSchema, env);
+export function readConfig(
+  env: Record<string, string | undefined> = process.env,
+  options: { deployment?: boolean } = {},
+): Config {
+  const settings = parseEnv(EnvSchema, env);
+  const config: Config = {
+    ...settings,
+    deployment: options.deployment || deployedBuild || isVercelDeployment(settings),
+  };
   refuse(crossFieldProblems(config));
   return config;
 }

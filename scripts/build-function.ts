@@ -129,6 +129,10 @@ export async function bundleFunction(entry: string, outfile: string): Promise<vo
     // node-postgres tries this optional native binding; nothing here installs it.
     external: ["pg-native"],
     plugins: [withoutLocalOnlyModules],
+    // The bundle is only ever deployed: its configuration is a deployment's whatever the
+    // environment says (lib/config.ts), so it needs API_KEYS even where a project does not
+    // expose Vercel's VERCEL and VERCEL_ENV.
+    define: { IDENTIFY_DEPLOYED_BUILD: "true" },
     // CommonJS dependencies (ws, pg) call require(); an ES module has none of its own.
     banner: {
       js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",

@@ -73,11 +73,15 @@ const where = source === environment ? "the environment" : ".env";
  */
 const config: Config = (() => {
   try {
-    return readConfig({
-      ...process.env,
-      DATABASE_URL: source.DATABASE_URL ?? "",
-      DATABASE_URL_UNPOOLED: source.DATABASE_URL_UNPOOLED ?? "",
-    });
+    // A deploy build builds a deployment, whether or not Vercel exposes VERCEL and VERCEL_ENV.
+    return readConfig(
+      {
+        ...process.env,
+        DATABASE_URL: source.DATABASE_URL ?? "",
+        DATABASE_URL_UNPOOLED: source.DATABASE_URL_UNPOOLED ?? "",
+      },
+      { deployment: values.deploy },
+    );
   } catch (error) {
     return fail(describeError(error));
   }

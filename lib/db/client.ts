@@ -86,8 +86,8 @@ export async function openConnection(
     const { openNodePostgres } = await import("./node-postgres.js");
     opened = await openNodePostgres(url, pool);
   } else {
-    // `vercel dev` sets VERCEL too, with VERCEL_ENV=development: a machine with a disk.
-    if (config.VERCEL && config.VERCEL_ENV !== "development") {
+    // A deployment has no disk to keep it on (`vercel dev`, a machine with one, is none).
+    if (config.deployment) {
       throw new DatabaseUnavailableError(
         "DATABASE_URL is not set on this Vercel deployment; refusing to use the embedded database",
       );
