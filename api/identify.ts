@@ -4,7 +4,7 @@
  * validate the input, call lib/, and turn the result or the error into a Response. It never
  * throws; every failure becomes a JSON error with a request id that the log line carries too.
  */
-import { authorize } from "../lib/auth.js";
+import { authorize, type Scope } from "../lib/auth.js";
 import { parseChangesQuery, readChanges } from "../lib/changes.js";
 import { type Config, getConfig } from "../lib/config.js";
 import { getDatabase } from "../lib/db/client.js";
@@ -28,7 +28,7 @@ async function handleIdentify(request: Request): Promise<Response> {
     // An invalid setting fails every request as 500 misconfigured, before anything else: so
     // does a deployment left open (no API_KEYS, no ALLOW_PUBLIC_ACCESS) or reaching its
     // database in clear. The log line names the setting, and the answer names no customer.
-    const config = authorized(request);
+    const config = authorized(request, "identify");
     const guardrails = getGuardrails();
     if (request.method !== "POST") throw methodNotAllowed(["POST"]);
     const parsed = parseIdentifyRequest(await readJsonBody(request, BODY_LIMIT_BYTES));
@@ -58,15 +58,15 @@ async function handleIdentify(request: Request): Promise<Response> {
 }
 
 /**
- * The access check every route makes first. An invalid setting fails every request as 500
+ * The access check every route makes first, for the route's scope (lib/auth.ts). An invalid setting fails every request as 500
  * misconfigured, before anything else: never served without the keys or guardrails it was
  * meant to have.
  * @throws ConfigError, or HttpError 401.
  */
-function authorized(request: Request): Config {
+function authorized(request: Request, scope: Scope): Config {
   const config = getConfig();
   getGuardrails();
-  authorize(request, config.API_KEYS);
+  authorize(request, config, scope);
   return config;
 }
 
@@ -77,7 +77,7 @@ async function handleChanges(request: Request): Promise<Response> {
   let response: Response;
   let fields: Record<string, unknown> = {};
   try {
-    authorized(request);
+    authorized(request, "feed");
     if (request.method !== "GET") throw methodNotAllowed(["GET"]);
     const query = parseChangesQuery(new URL(request.url).searchParams);
     const page = await readChanges(await getDatabase(), query);

@@ -188,6 +188,12 @@ const EnvSchema = v.object({
    * refuses unless ALLOW_PUBLIC_ACCESS=true.
    */
   API_KEYS: v.optional(ApiKeysSchema),
+  /**
+   * Comma-separated keys, as API_KEYS, that read the change feed (GET /identify/changes) and
+   * nothing else: least privilege for a system that mirrors ids. Set alone, it closes
+   * POST /identify to every request.
+   */
+  FEED_API_KEYS: v.optional(ApiKeysSchema),
   /** `true`: a Vercel deployment, or `npm start` on a public interface, serves without keys. */
   ALLOW_PUBLIC_ACCESS: optIn("serves customers' personal data to anyone"),
   /** `true`: a Vercel deployment may reach a non-Neon PostgreSQL without TLS. */
@@ -262,11 +268,13 @@ export function isVercelDeployment(config: Pick<Config, "VERCEL" | "VERCEL_ENV">
 /** The rules a valid configuration still breaks by its combination (see the module comment). */
 function crossFieldProblems(config: Config): string[] {
   const problems: string[] = [];
-  if (config.ALLOW_PUBLIC_ACCESS && config.API_KEYS) {
+  const keyLists = (["API_KEYS", "FEED_API_KEYS"] as const).filter((name) => config[name]);
+  if (config.ALLOW_PUBLIC_ACCESS && keyLists.length > 0) {
+    const lists = keyLists.join(" and ");
     problems.push(
-      "ALLOW_PUBLIC_ACCESS: set together with API_KEYS, which contradicts it (one says every " +
+      `ALLOW_PUBLIC_ACCESS: set together with ${lists}, which contradicts it (one says every ` +
         "request needs a key, the other that none does): unset ALLOW_PUBLIC_ACCESS to require " +
-        "the keys, or unset API_KEYS to serve anyone",
+        `the keys, or unset ${lists} to serve anyone`,
     );
   }
   if (!config.deployment) return problems;
@@ -276,7 +284,8 @@ function crossFieldProblems(config: Config): string[] {
         "no access control, and the API answers anyone who knows one email or phone number with " +
         "the customer's every email and phone number. Set API_KEYS in the project's environment " +
         "variables for this environment (clients send Authorization: Bearer <key>), or set " +
-        "ALLOW_PUBLIC_ACCESS=true to serve anyone on purpose",
+        "ALLOW_PUBLIC_ACCESS=true to serve anyone on purpose" +
+        (config.FEED_API_KEYS ? " (FEED_API_KEYS opens the change feed only)" : ""),
     );
   }
   if (!config.ALLOW_PLAINTEXT_DATABASE) {
