@@ -81,57 +81,8 @@ const optIn = (what: string) =>
     ),
   );
 
-/** The entries of a JUNK_EMAILS or JUNK_PHONE_NUMBERS list, split but not yet normalized. */
-export interface JunkList {
-  /** Exact values, as written (the guardrails normalize them like requests). */
-  values: string[];
-  /** PostgreSQL regular expressions, without their slashes. */
-  patterns: string[];
-}
-
-/** The "/" that closes a pattern: the first one followed by a comma or the end. */
-const PATTERN_END = /\/\s*(?:,|$)/;
-
-/**
- * Splits a junk list. Entries are separated by commas; a `/pattern/` runs from its "/" to
- * the first "/" that is followed by a comma or the end, so a pattern may contain commas
- * (`/^0{6,}$/`). Inside a pattern, write a slash that a comma follows as `[/]`.
- * @returns the entries, or the reason the list is malformed.
- */
-export function splitJunkList(list: string): JunkList | string {
-  const values: string[] = [];
-  const patterns: string[] = [];
-  let rest = list.trimStart();
-  while (rest !== "") {
-    if (rest.startsWith("/")) {
-      const end = PATTERN_END.exec(rest.slice(1));
-      if (!end) return `the pattern ${rest} has no closing "/" before a comma or the end`;
-      const pattern = rest.slice(1, 1 + end.index);
-      if (pattern === "") return "// is an empty pattern";
-      patterns.push(pattern);
-      rest = rest.slice(1 + end.index + end[0].length);
-    } else {
-      const comma = rest.indexOf(",");
-      const value = (comma === -1 ? rest : rest.slice(0, comma)).trim();
-      if (value !== "") values.push(value);
-      rest = comma === -1 ? "" : rest.slice(comma + 1);
-    }
-    rest = rest.trimStart();
-  }
-  return { values, patterns };
-}
-
-const JunkListSchema = v.pipe(
-  v.string(),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    const split = splitJunkList(dataset.value);
-    if (typeof split === "string") {
-      addIssue({ message: split });
-      return NEVER;
-    }
-    return split;
-  }),
-);
+/** A setting whose grammar belongs to the module that reads it: trimmed here, parsed there. */
+const text = v.optional(v.pipe(v.string(), v.trim()));
 
 const EnvSchema = v.object({
   /** Postgres connection string. Unset: the embedded PGlite database. */
@@ -198,10 +149,13 @@ const EnvSchema = v.object({
   ALLOW_PUBLIC_ACCESS: optIn("serves customers' personal data to anyone"),
   /** `true`: a Vercel deployment may reach a non-Neon PostgreSQL without TLS. */
   ALLOW_PLAINTEXT_DATABASE: optIn("lets the database connection travel unencrypted"),
-  /** Emails, or /regex/ patterns, that are stored but never link customers (splitJunkList). */
-  JUNK_EMAILS: v.optional(JunkListSchema),
-  /** Phone numbers, or /regex/ patterns, stored but never linking customers. */
-  JUNK_PHONE_NUMBERS: v.optional(JunkListSchema),
+  /**
+   * Emails, or /regex/ patterns, that are stored but never link customers. lib/guardrails.ts
+   * splits and checks the list (splitJunkList), and every path that links reads it there.
+   */
+  JUNK_EMAILS: text,
+  /** Phone numbers, or /regex/ patterns, stored but never linking customers (as JUNK_EMAILS). */
+  JUNK_PHONE_NUMBERS: text,
   /**
    * The cap: refuse (409) any request that reaches a customer of more than this many
    * contacts, or would grow one past it. It also bounds each request's database work.

@@ -74,7 +74,7 @@ const where = source === environment ? "the environment" : ".env";
 const config: Config = (() => {
   try {
     // A deploy build builds a deployment, whether or not Vercel exposes VERCEL and VERCEL_ENV.
-    return readConfig(
+    const read = readConfig(
       {
         ...process.env,
         DATABASE_URL: source.DATABASE_URL ?? "",
@@ -82,6 +82,9 @@ const config: Config = (() => {
       },
       { deployment: values.deploy },
     );
+    // It records the guardrails it deploys: a malformed junk list fails it before anything.
+    if (values.deploy) guardrailsFrom(read);
+    return read;
   } catch (error) {
     return fail(describeError(error));
   }

@@ -3,7 +3,7 @@
  * Vercel handler answers a misconfigured deployment with 500 instead of serving it.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { isVercelDeployment, readConfig, splitJunkList } from "../lib/config.js";
+import { isVercelDeployment, readConfig } from "../lib/config.js";
 import { driverFor } from "../lib/db/client.js";
 import {
   type DatabaseUrl,
@@ -12,7 +12,7 @@ import {
   usesNodePostgres,
 } from "../lib/db/database-url.js";
 import { ConfigError } from "../lib/errors.js";
-import { guardrailsFrom } from "../lib/guardrails.js";
+import { guardrailsFrom, splitJunkList } from "../lib/guardrails.js";
 import { isLoopbackHost } from "../lib/hosts.js";
 import { postIdentify } from "./support/http.js";
 
@@ -300,7 +300,7 @@ describe("junk lists", () => {
     ["/^noreply@", /JUNK_EMAILS: the pattern \/\^noreply@ has no closing "\/"/],
     ["//", /JUNK_EMAILS: \/\/ is an empty pattern/],
   ])("refuses JUNK_EMAILS=%j, naming the variable", (value, message) => {
-    expect(() => readConfig({ JUNK_EMAILS: value })).toThrow(message);
+    expect(() => guardrailsFrom(readConfig({ JUNK_EMAILS: value }))).toThrow(message);
   });
 
   it("refuses an exact junk value that is not an identifier, naming the variable", () => {
