@@ -6,8 +6,10 @@
  * Some rules span several variables, and they are checked here too, so that every path that
  * reads the configuration enforces them: the deploy build (scripts/migrate.ts fails before
  * migrating), the function (every request answers 500 misconfigured) and `npm start`.
- * - A Vercel deployment is closed unless opened: it needs API_KEYS, or ALLOW_PUBLIC_ACCESS=true
- *   to serve anyone on purpose. The API hands a customer's every email and phone number to
+ * - A deployment (the deploy build, the function it bundles, or any process Vercel's
+ *   VERCEL and VERCEL_ENV call one) is closed unless opened: it needs API_KEYS, or
+ *   ALLOW_PUBLIC_ACCESS=true to serve anyone on purpose; FEED_API_KEYS, which read the change
+ *   feed only, do not count. The API hands a customer's every email and phone number to
  *   whoever knows one of them, and a forgotten variable must not publish that.
  * - A Vercel deployment talks to PostgreSQL over TLS: a node-postgres URL to another machine
  *   needs an encrypting sslmode, unless ALLOW_PLAINTEXT_DATABASE=true. The rule is
@@ -233,8 +235,10 @@ function crossFieldProblems(config: Config): string[] {
   }
   if (!config.deployment) return problems;
   if (!config.API_KEYS && !config.ALLOW_PUBLIC_ACCESS) {
+    const environment =
+      config.VERCEL_ENV ?? (config.VERCEL ? "VERCEL set, no VERCEL_ENV" : "no VERCEL_ENV");
     problems.push(
-      `API_KEYS: this Vercel deployment (${config.VERCEL_ENV ?? (config.VERCEL ? "VERCEL set, no VERCEL_ENV" : "no VERCEL_ENV")}) has ` +
+      `API_KEYS: this Vercel deployment (${environment}) has ` +
         "no access control, and the API answers anyone who knows one email or phone number with " +
         "the customer's every email and phone number. Set API_KEYS in the project's environment " +
         "variables for this environment (clients send Authorization: Bearer <key>), or set " +

@@ -5,25 +5,14 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { isVercelDeployment, readConfig } from "../lib/config.js";
 import { driverFor } from "../lib/db/client.js";
-import {
-  type DatabaseUrl,
-  parseDatabaseUrl,
-  SSL_MODES,
-  usesNodePostgres,
-} from "../lib/db/database-url.js";
+import { SSL_MODES, usesNodePostgres } from "../lib/db/database-url.js";
 import { ConfigError } from "../lib/errors.js";
 import { guardrailsFrom, splitJunkList } from "../lib/guardrails.js";
 import { isLoopbackHost } from "../lib/hosts.js";
+import { parsedUrl } from "./support/database-url.js";
 import { postIdentify } from "./support/http.js";
 
 const KEY = "k3y-for-tests-0123456789";
-
-/** `url` parsed as DATABASE_URL; fails the test if it is refused. */
-function parsed(url: string): DatabaseUrl {
-  const result = parseDatabaseUrl("DATABASE_URL", url);
-  if (typeof result === "string") throw new Error(result);
-  return result;
-}
 
 describe("API_KEYS", () => {
   it.each([",", " , ", ",,"])("refuses %j, which names no key, naming API_KEYS", (value) => {
@@ -150,7 +139,7 @@ describe("TLS to the database from a Vercel deployment", () => {
 
   it("refuses a loopback URL whose ?host= sends it to another machine", () => {
     const url = "postgres://app:pw@localhost/identify?host=db.example.com";
-    expect(parsed(url).host).toBe("db.example.com");
+    expect(parsedUrl(url).host).toBe("db.example.com");
     expect(() => readConfig(open({ DATABASE_URL: url }))).toThrow(/DATABASE_URL: on a Vercel/);
   });
 
@@ -173,7 +162,7 @@ describe("TLS to the database from a Vercel deployment", () => {
     "postgres://postgres@db.example.com/identify?host=/var/run/postgresql",
     "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/identify",
   ])("accepts %s without TLS: it never leaves the machine", (url) => {
-    expect(readConfig(open({ DATABASE_URL: url })).DATABASE_URL?.host).toBe(parsed(url).host);
+    expect(readConfig(open({ DATABASE_URL: url })).DATABASE_URL?.host).toBe(parsedUrl(url).host);
   });
 
   it("accepts the Neon driver's URLs, which always go through TLS", () => {
@@ -213,7 +202,7 @@ describe("TLS to the database from a Vercel deployment", () => {
       ["postgres://a@neon.tech.example.com/x", undefined],
     ];
     for (const [url, proxy] of cases) {
-      const config = { DATABASE_URL: parsed(url), NEON_WS_PROXY: proxy };
+      const config = { DATABASE_URL: parsedUrl(url), NEON_WS_PROXY: proxy };
       const expected = driverFor(config) === "node-postgres";
       expect(usesNodePostgres(config.DATABASE_URL, proxy), url).toBe(expected);
     }

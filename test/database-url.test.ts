@@ -12,16 +12,9 @@ import { parse as pgParse } from "pg-connection-string";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { readConfig } from "../lib/config.js";
 import type { Connection } from "../lib/db/client.js";
-import { type DatabaseUrl, parseDatabaseUrl } from "../lib/db/database-url.js";
 import { describeError } from "../lib/redact.js";
+import { parsedUrl } from "./support/database-url.js";
 import { ADMIN_URL, connect, postgresAvailable } from "./support/databases.js";
-
-/** `url` parsed as `variable`; fails the test if it is refused. */
-function parsed(url: string, variable = "DATABASE_URL"): DatabaseUrl {
-  const result = parseDatabaseUrl(variable, url);
-  if (typeof result === "string") throw new Error(result);
-  return result;
-}
 
 describe("a parameter named twice", () => {
   it.each([
@@ -30,11 +23,11 @@ describe("a parameter named twice", () => {
     ["port", "?port=6543&port=5433", { port: 5433 }],
     ["options", "?options=-c%20a%3D1&options=-c%20b%3D2", { options: "-c b=2" }],
   ])("takes the last %s, as libpq does", (_, query, expected) => {
-    expect(parsed(`postgres://app:pw@localhost/identify${query}`)).toMatchObject(expected);
+    expect(parsedUrl(`postgres://app:pw@localhost/identify${query}`)).toMatchObject(expected);
   });
 
   it("leaves the drivers one of each parameter, the value the checks read", () => {
-    const url = parsed(
+    const url = parsedUrl(
       "postgres://app:pw@localhost/identify?sslmode=disable&application_name=a&sslmode=require",
     );
     const params = new URL(url.href).searchParams;
@@ -78,7 +71,7 @@ describe("what node-postgres reads from the URL the drivers are given", () => {
       "postgres:///identify",
     ];
     for (const written of urls) {
-      const url = parsed(written);
+      const url = parsedUrl(written);
       const driver = pgParse(url.href);
       const read = {
         host: driver.host,
@@ -98,7 +91,7 @@ describe("what node-postgres reads from the URL the drivers are given", () => {
   });
 
   it("names the host and port, so PGHOST and PGPORT cannot move a URL that names none", () => {
-    const url = parsed("postgres:///identify");
+    const url = parsedUrl("postgres:///identify");
     expect(url).toMatchObject({ host: "localhost", port: 5432 });
     expect(pgParse(url.href)).toMatchObject({ host: "localhost", port: "5432" });
   });

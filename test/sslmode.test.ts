@@ -11,10 +11,11 @@ import { existsSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
-import { type DatabaseUrl, parseDatabaseUrl } from "../lib/db/database-url.js";
+import { parseDatabaseUrl } from "../lib/db/database-url.js";
 import { settleSslMode } from "../lib/db/sslmode.js";
 import { toErrorResponse } from "../lib/errors.js";
 import { describeError } from "../lib/redact.js";
+import { parsedUrl } from "./support/database-url.js";
 import { ADMIN_URL, connect, postgresAvailable } from "./support/databases.js";
 import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "./support/pgbouncer.js";
 
@@ -27,13 +28,6 @@ const withParams = (url: string, params: Record<string, string | undefined>) => 
   }
   return address.toString();
 };
-
-/** `url` parsed as DATABASE_URL is, for settleSslMode. */
-function parsed(url: string): DatabaseUrl {
-  const result = parseDatabaseUrl("DATABASE_URL", url);
-  if (typeof result === "string") throw new Error(result);
-  return result;
-}
 
 /** Runs `work` on a connection opened as the application opens it, then closes it. */
 async function withConnection<T>(
@@ -134,7 +128,7 @@ describe("sslmode before any connection", () => {
   });
 
   it("leaves a URL with node-postgres's own ssl parameter and no sslmode to node-postgres", async () => {
-    const url = parsed(withParams(silentUrl, { ssl: "true" }));
+    const url = parsedUrl(withParams(silentUrl, { ssl: "true" }));
     expect(await settleSslMode(url, 200)).toBe(url.href);
   });
 
