@@ -86,7 +86,7 @@ async function handleRequest(request: Request): Promise<Response> {
     if (!route) throw notFound(pathname);
     const config = getConfig();
     guardrails = getGuardrails();
-    authorize(request, config.API_KEYS);
+    authorize(request, config, route.scope);
     if (request.method !== route.method) throw methodNotAllowed([route.method]);
     const answer = await HANDLERS[route.name]({ request, requestId, config, guardrails });
     fields = answer.log;

@@ -6,23 +6,26 @@
  * Some rules span several variables, and they are checked here too, so that every path that
  * reads the configuration enforces them: the deploy build (scripts/migrate.ts fails before
  * migrating), the function (every request answers 500 misconfigured) and `npm start`.
- * - A Vercel deployment is closed unless opened: it needs API_KEYS, or ALLOW_PUBLIC_ACCESS=true
- *   to serve anyone on purpose. The API hands a customer's every email and phone number to
+ * - A deployment (the deploy build, the function it bundles, or any process Vercel's
+ *   VERCEL and VERCEL_ENV call one) is closed unless opened: it needs API_KEYS, or
+ *   ALLOW_PUBLIC_ACCESS=true to serve anyone on purpose; FEED_API_KEYS, which read the change
+ *   feed only, do not count. The API hands a customer's every email and phone number to
  *   whoever knows one of them, and a forgotten variable must not publish that.
  * - A Vercel deployment talks to PostgreSQL over TLS: a node-postgres URL to another machine
- *   needs an encrypting sslmode, unless ALLOW_PLAINTEXT_DATABASE=true.
+ *   needs an encrypting sslmode, unless ALLOW_PLAINTEXT_DATABASE=true. The rule is
+ *   lib/db/database-url.ts's, and runs on the parsed URL the drivers then connect with.
  *
  * The settings only `npm start` reads (PORT, HOST, ALLOWED_HOSTS, and its rule that a HOST
  * other machines reach needs API_KEYS) live with it, in scripts/server-config.ts, which builds
  * on parseEnv and the API_KEYS read here.
  *
- * This module depends on nothing else of the service but its errors: the guardrails derive
- * their settings from what it validates, and lib/db/client.ts picks its driver with
- * usesNodePostgres, the rule the TLS check here applies.
+ * Each database URL is parsed once, into the object every reader uses (lib/db/database-url.ts):
+ * the TLS rule here, lib/db/client.ts's choice of driver, and the drivers themselves.
  */
-import { isIP } from "node:net";
 import * as v from "valibot";
+import { databaseUrlSchema, plaintextProblem } from "./db/database-url.js";
 import { ConfigError } from "./errors.js";
+import { LOOPBACK_HOSTS } from "./hosts.js";
 
 const millis = (fallback: number) =>
   v.optional(
@@ -80,92 +83,19 @@ const optIn = (what: string) =>
     ),
   );
 
-/** libpq's sslmode values (PostgreSQL's documentation, "SSL Mode Descriptions"). */
-export const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
-
-/** The sslmode modes that may send in clear: libpq falls back to, or starts with, plaintext. */
-const PLAINTEXT_SSL_MODES = new Set(["disable", "allow", "prefer"]);
-
-/**
- * A PostgreSQL URL: a URL whose every sslmode is one libpq knows. Messages never quote the
- * value, which holds a password.
- */
-const databaseUrl = (name: string) =>
-  v.pipe(
-    v.string(),
-    v.trim(),
-    v.url(`${name} must be a URL`),
-    v.check(
-      // Checked after v.url even when that failed (valibot runs a pipe's checks on): skip then.
-      (value) =>
-        !URL.canParse(value) ||
-        new URL(value).searchParams.getAll("sslmode").every((m) => SSL_MODES.includes(m)),
-      `sslmode must be one of ${SSL_MODES.join(", ")}`,
-    ),
-  );
-
-/** The entries of a JUNK_EMAILS or JUNK_PHONE_NUMBERS list, split but not yet normalized. */
-export interface JunkList {
-  /** Exact values, as written (the guardrails normalize them like requests). */
-  values: string[];
-  /** PostgreSQL regular expressions, without their slashes. */
-  patterns: string[];
-}
-
-/** The "/" that closes a pattern: the first one followed by a comma or the end. */
-const PATTERN_END = /\/\s*(?:,|$)/;
-
-/**
- * Splits a junk list. Entries are separated by commas; a `/pattern/` runs from its "/" to
- * the first "/" that is followed by a comma or the end, so a pattern may contain commas
- * (`/^0{6,}$/`). Inside a pattern, write a slash that a comma follows as `[/]`.
- * @returns the entries, or the reason the list is malformed.
- */
-export function splitJunkList(list: string): JunkList | string {
-  const values: string[] = [];
-  const patterns: string[] = [];
-  let rest = list.trimStart();
-  while (rest !== "") {
-    if (rest.startsWith("/")) {
-      const end = PATTERN_END.exec(rest.slice(1));
-      if (!end) return `the pattern ${rest} has no closing "/" before a comma or the end`;
-      const pattern = rest.slice(1, 1 + end.index);
-      if (pattern === "") return "// is an empty pattern";
-      patterns.push(pattern);
-      rest = rest.slice(1 + end.index + end[0].length);
-    } else {
-      const comma = rest.indexOf(",");
-      const value = (comma === -1 ? rest : rest.slice(0, comma)).trim();
-      if (value !== "") values.push(value);
-      rest = comma === -1 ? "" : rest.slice(comma + 1);
-    }
-    rest = rest.trimStart();
-  }
-  return { values, patterns };
-}
-
-const JunkListSchema = v.pipe(
-  v.string(),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    const split = splitJunkList(dataset.value);
-    if (typeof split === "string") {
-      addIssue({ message: split });
-      return NEVER;
-    }
-    return split;
-  }),
-);
+/** A setting whose grammar belongs to the module that reads it: trimmed here, parsed there. */
+const text = v.optional(v.pipe(v.string(), v.trim()));
 
 /** Every variable the service reads, and its rules one by one (the README lists them all). */
 export const EnvSchema = v.object({
   /** Postgres connection string. Unset: the embedded PGlite database. */
-  DATABASE_URL: v.optional(databaseUrl("DATABASE_URL")),
+  DATABASE_URL: v.optional(databaseUrlSchema("DATABASE_URL")),
   /**
    * A direct (not pooled) URL of the same database, for migrations: Neon's integration sets
    * it. Only the migration scripts read it, and only when DATABASE_URL is not given to them
    * on the command line (see scripts/migrate.ts).
    */
-  DATABASE_URL_UNPOOLED: v.optional(databaseUrl("DATABASE_URL_UNPOOLED")),
+  DATABASE_URL_UNPOOLED: v.optional(databaseUrlSchema("DATABASE_URL_UNPOOLED")),
   /**
    * A WebSocket proxy (ws:// or wss://) that routes the Neon driver to a server that is not
    * Neon's, as Neon's own proxy does for Neon hosts. ws:// sends in clear, so only loopback.
@@ -212,14 +142,23 @@ export const EnvSchema = v.object({
    * refuses unless ALLOW_PUBLIC_ACCESS=true.
    */
   API_KEYS: v.optional(ApiKeysSchema),
+  /**
+   * Comma-separated keys, as API_KEYS, that read the change feed (GET /identify/changes) and
+   * nothing else: least privilege for a system that mirrors ids. Set alone, it closes
+   * POST /identify to every request.
+   */
+  FEED_API_KEYS: v.optional(ApiKeysSchema),
   /** `true`: a Vercel deployment, or `npm start` on a public interface, serves without keys. */
   ALLOW_PUBLIC_ACCESS: optIn("serves customers' personal data to anyone"),
   /** `true`: a Vercel deployment may reach a non-Neon PostgreSQL without TLS. */
   ALLOW_PLAINTEXT_DATABASE: optIn("lets the database connection travel unencrypted"),
-  /** Emails, or /regex/ patterns, that are stored but never link customers (splitJunkList). */
-  JUNK_EMAILS: v.optional(JunkListSchema),
-  /** Phone numbers, or /regex/ patterns, stored but never linking customers. */
-  JUNK_PHONE_NUMBERS: v.optional(JunkListSchema),
+  /**
+   * Emails, or /regex/ patterns, that are stored but never link customers. lib/guardrails.ts
+   * splits and checks the list (splitJunkList), and every path that links reads it there.
+   */
+  JUNK_EMAILS: text,
+  /** Phone numbers, or /regex/ patterns, stored but never linking customers (as JUNK_EMAILS). */
+  JUNK_PHONE_NUMBERS: text,
   /**
    * The cap: refuse (409) any request that reaches a customer of more than this many
    * contacts, or would grow one past it. It also bounds each request's database work.
@@ -230,13 +169,24 @@ export const EnvSchema = v.object({
   ),
 });
 
-export type Config = v.InferOutput<typeof EnvSchema>;
+/** The validated settings, and whether they serve a deployment (readConfig's `deployment`). */
+export type Config = v.InferOutput<typeof EnvSchema> & {
+  /**
+   * A deployment's build or function: closed unless opened, TLS to the database, never the
+   * embedded database. Decided once, by readConfig.
+   */
+  readonly deployment: boolean;
+};
 
 /**
- * The loopback names, as URLs spell them: where a ws:// NEON_WS_PROXY may be, and the Host names
- * `npm start` answers to unless ALLOWED_HOSTS says otherwise.
+ * True in the function that scripts/build-function.ts bundles, which defines it at build
+ * time: that bundle is only ever deployed (`vercel dev` runs api/ through its own builder,
+ * and `npm start` through tsx), so it is a deployment whatever the environment says. A
+ * project can stop exposing Vercel's system variables (VERCEL, VERCEL_ENV) to its builds and
+ * functions, and a deployment told apart by them alone would then serve without keys.
  */
-export const LOOPBACK_HOSTS: readonly string[] = ["localhost", "127.0.0.1", "[::1]"];
+declare const IDENTIFY_DEPLOYED_BUILD: boolean | undefined;
+const deployedBuild = typeof IDENTIFY_DEPLOYED_BUILD !== "undefined" && IDENTIFY_DEPLOYED_BUILD;
 
 /**
  * Validates `env` against `schema`; a ConfigError names each bad variable. `npm start`
@@ -261,107 +211,46 @@ export function refuse(problems: readonly string[]): void {
 }
 
 /**
- * True on a Vercel deployment and its build: VERCEL is set, and VERCEL_ENV is not
- * `development` (`vercel dev`, a developer's machine). A build without VERCEL_ENV counts: a
- * `vercel build` run by hand, even with `--prod`, sets VERCEL=1 and no VERCEL_ENV (measured
- * with Vercel CLI 58.10.0), and scripts/migrate.ts builds it as a preview. Vercel's own
- * builds and functions always set both.
+ * True when Vercel's system variables say this is a deployment or its build: VERCEL is set,
+ * and VERCEL_ENV is not `development` (`vercel dev`, a developer's machine). A build without
+ * VERCEL_ENV counts: a `vercel build` run by hand, even with `--prod`, sets VERCEL=1 and no
+ * VERCEL_ENV (measured with Vercel CLI 58.10.0), and scripts/migrate.ts builds it as a
+ * preview. Vercel's own builds and functions set both, unless the project stops exposing
+ * them: so the deploy build and the bundled function do not rely on this alone.
  */
 export function isVercelDeployment(config: Pick<Config, "VERCEL" | "VERCEL_ENV">): boolean {
   return config.VERCEL !== undefined && config.VERCEL_ENV !== "development";
 }
 
-/**
- * True for a host name that only reaches this machine: `localhost`, 127.0.0.0/8 or ::1
- * (with or without brackets). Anything else, `0.0.0.0` and `::` among them, reaches others.
- */
-export function isLoopbackHost(host: string): boolean {
-  const name = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[(.*)\]$/, "$1");
-  if (name === "localhost") return true;
-  if (isIP(name) === 4) return name.startsWith("127.");
-  // URLs spell every form of an IPv6 address the same way ([::1] for 0:0:0:0:0:0:0:1).
-  const url = `http://[${name}]`;
-  return isIP(name) === 6 && URL.canParse(url) && new URL(url).hostname === "[::1]";
-}
-
-/** Hosts served by Neon's own WebSocket proxy, which the Neon driver reaches. */
-const isNeonHost = (hostname: string) => /\.neon\.(tech|build)$/i.test(hostname);
-
-/**
- * Whether `url` is reached with node-postgres: not a Neon host, and no NEON_WS_PROXY. The one
- * driver rule: lib/db/client.ts's driverFor picks by it, and the TLS check here applies it
- * (the Neon driver always goes through TLS, wss://, or a loopback ws:// proxy).
- */
-export function usesNodePostgres(url: string, neonWsProxy: string | undefined): boolean {
-  return !neonWsProxy && !isNeonHost(new URL(url).hostname);
-}
-
-/**
- * Where node-postgres connects for `url`, as pg-connection-string reads it: a `host` query
- * parameter (the last one given, if not empty) overrides the URL's host name.
- */
-export function effectiveDatabaseHost(url: string): string {
-  const parsed = new URL(url);
-  const hostParameter = parsed.searchParams.getAll("host").at(-1);
-  if (hostParameter) return hostParameter;
-  return decodeURIComponent(parsed.hostname).replace(/^\[(.*)\]$/, "$1");
-}
-
-/**
- * Why `url`, as node-postgres would use it, might travel in clear to another machine, or
- * undefined when it cannot: a Unix socket or loopback host, or an sslmode that always
- * encrypts (require, verify-ca, verify-full). pg-connection-string takes the last sslmode.
- */
-function plaintextReason(url: string): string | undefined {
-  const host = effectiveDatabaseHost(url);
-  // A Unix socket (a path, percent-encoded in the host name or in ?host=) never leaves the machine.
-  if (host === "" || host.startsWith("/") || isLoopbackHost(host)) return undefined;
-  const sslmode = new URL(url).searchParams.getAll("sslmode").at(-1);
-  if (sslmode === undefined) return "has no sslmode, so node-postgres connects without TLS";
-  if (PLAINTEXT_SSL_MODES.has(sslmode))
-    return `has sslmode=${sslmode}, which may connect without TLS`;
-  return undefined;
-}
-
 /** The rules a valid configuration still breaks by its combination (see the module comment). */
 function crossFieldProblems(config: Config): string[] {
   const problems: string[] = [];
-  if (config.ALLOW_PUBLIC_ACCESS && config.API_KEYS) {
+  const keyLists = (["API_KEYS", "FEED_API_KEYS"] as const).filter((name) => config[name]);
+  if (config.ALLOW_PUBLIC_ACCESS && keyLists.length > 0) {
+    const lists = keyLists.join(" and ");
     problems.push(
-      "ALLOW_PUBLIC_ACCESS: set together with API_KEYS, which contradicts it (one says every " +
+      `ALLOW_PUBLIC_ACCESS: set together with ${lists}, which contradicts it (one says every ` +
         "request needs a key, the other that none does): unset ALLOW_PUBLIC_ACCESS to require " +
-        "the keys, or unset API_KEYS to serve anyone",
+        `the keys, or unset ${lists} to serve anyone`,
     );
   }
-  if (!isVercelDeployment(config)) return problems;
+  if (!config.deployment) return problems;
   if (!config.API_KEYS && !config.ALLOW_PUBLIC_ACCESS) {
+    const environment =
+      config.VERCEL_ENV ?? (config.VERCEL ? "VERCEL set, no VERCEL_ENV" : "no VERCEL_ENV");
     problems.push(
-      `API_KEYS: this Vercel deployment (${config.VERCEL_ENV ?? "VERCEL set, no VERCEL_ENV"}) has ` +
+      `API_KEYS: this Vercel deployment (${environment}) has ` +
         "no access control, and the API answers anyone who knows one email or phone number with " +
         "the customer's every email and phone number. Set API_KEYS in the project's environment " +
         "variables for this environment (clients send Authorization: Bearer <key>), or set " +
-        "ALLOW_PUBLIC_ACCESS=true to serve anyone on purpose",
+        "ALLOW_PUBLIC_ACCESS=true to serve anyone on purpose" +
+        (config.FEED_API_KEYS ? " (FEED_API_KEYS opens the change feed only)" : ""),
     );
   }
   if (!config.ALLOW_PLAINTEXT_DATABASE) {
-    const urls = [
-      ["DATABASE_URL", config.DATABASE_URL],
-      ["DATABASE_URL_UNPOOLED", config.DATABASE_URL_UNPOOLED],
-    ] as const;
-    for (const [name, url] of urls) {
-      if (!url || !usesNodePostgres(url, config.NEON_WS_PROXY)) continue;
-      const reason = plaintextReason(url);
-      if (reason) {
-        problems.push(
-          `${name}: on a Vercel deployment it ${reason} to another machine. Add ` +
-            "?sslmode=verify-full to the URL, in place of any sslmode it has (or sslmode=require, " +
-            "which encrypts without checking the certificate), or set " +
-            "ALLOW_PLAINTEXT_DATABASE=true to send in clear on purpose",
-        );
-      }
+    for (const url of [config.DATABASE_URL, config.DATABASE_URL_UNPOOLED]) {
+      const problem = url && plaintextProblem(url, config.NEON_WS_PROXY);
+      if (problem) problems.push(problem);
     }
   }
   return problems;
@@ -369,10 +258,19 @@ function crossFieldProblems(config: Config): string[] {
 
 /**
  * Validates the service's settings, each alone and then in combination (the module comment
- * lists the rules); throws a ConfigError naming each bad variable.
+ * lists the rules); throws a ConfigError naming each bad variable. `deployment` says that
+ * they serve a deployment whatever VERCEL and VERCEL_ENV say: the deploy build passes it
+ * (scripts/migrate.ts --deploy), and the bundled function has it built in.
  */
-export function readConfig(env: Record<string, string | undefined> = process.env): Config {
-  const config = parseEnv(EnvSchema, env);
+export function readConfig(
+  env: Record<string, string | undefined> = process.env,
+  options: { deployment?: boolean } = {},
+): Config {
+  const settings = parseEnv(EnvSchema, env);
+  const config: Config = {
+    ...settings,
+    deployment: options.deployment || deployedBuild || isVercelDeployment(settings),
+  };
   refuse(crossFieldProblems(config));
   return config;
 }

@@ -3,12 +3,12 @@
  * 0000000000 that many unrelated people type), are stored on contacts but never link
  * customers; and a cap, on by default, refuses to grow a customer past a number of contacts. The database
  * function applies them; this module turns the validated configuration into the guardrail
- * part of the functions' options jsonb (lib/db/sql-contract.ts): lib/config.ts splits the
- * lists, this module normalizes their values and has PostgreSQL check their patterns.
+ * part of the functions' options jsonb (lib/db/sql-contract.ts): it splits the lists that
+ * lib/config.ts reads, normalizes their values and has PostgreSQL check their patterns.
  */
 import { sql } from "drizzle-orm";
 import * as v from "valibot";
-import { type Config, getConfig, type JunkList, readConfig } from "./config.js";
+import { type Config, getConfig, readConfig } from "./config.js";
 import type { Database } from "./db/client.js";
 import { readDeployment } from "./db/deployment.js";
 import { databaseMessage, sqlState } from "./db/errors.js";
@@ -19,16 +19,59 @@ import { EmailSchema, normalizeIdentifier, PhoneNumberSchema } from "./input.js"
 // The type is the SQL functions' (lib/db/sql-contract.ts); its readers import it from here.
 export type { Guardrails } from "./db/sql-contract.js";
 
+/** The entries of a JUNK_EMAILS or JUNK_PHONE_NUMBERS list, split but not yet normalized. */
+export interface JunkList {
+  /** Exact values, as written (the guardrails normalize them like requests). */
+  values: string[];
+  /** PostgreSQL regular expressions, without their slashes. */
+  patterns: string[];
+}
+
+/** The "/" that closes a pattern: the first one followed by a comma or the end. */
+const PATTERN_END = /\/\s*(?:,|$)/;
+
+/**
+ * Splits a junk list. Entries are separated by commas; a `/pattern/` runs from its "/" to
+ * the first "/" that is followed by a comma or the end, so a pattern may contain commas
+ * (`/^0{6,}$/`). Inside a pattern, write a slash that a comma follows as `[/]`.
+ * @returns the entries, or the reason the list is malformed.
+ */
+export function splitJunkList(list: string): JunkList | string {
+  const values: string[] = [];
+  const patterns: string[] = [];
+  let rest = list.trimStart();
+  while (rest !== "") {
+    if (rest.startsWith("/")) {
+      const end = PATTERN_END.exec(rest.slice(1));
+      if (!end) return `the pattern ${rest} has no closing "/" before a comma or the end`;
+      const pattern = rest.slice(1, 1 + end.index);
+      if (pattern === "") return "// is an empty pattern";
+      patterns.push(pattern);
+      rest = rest.slice(1 + end.index + end[0].length);
+    } else {
+      const comma = rest.indexOf(",");
+      const value = (comma === -1 ? rest : rest.slice(0, comma)).trim();
+      if (value !== "") values.push(value);
+      rest = comma === -1 ? "" : rest.slice(comma + 1);
+    }
+    rest = rest.trimStart();
+  }
+  return { values, patterns };
+}
+
 /**
  * A junk list as the guardrails take it: exact values normalized, patterns as written.
- * @throws ConfigError naming the variable when an exact value is not an identifier.
+ * @throws ConfigError naming the variable when the list is malformed (splitJunkList) or an
+ *   exact value is not an identifier.
  */
 function parseList(
   name: string,
-  list: JunkList | undefined,
+  setting: string | undefined,
   schema: typeof EmailSchema | typeof PhoneNumberSchema,
 ): { exact?: string[]; patterns?: string[] } {
-  const exact = (list?.values ?? []).map((entry) => {
+  const list = splitJunkList(setting ?? "");
+  if (typeof list === "string") throw new ConfigError(`Invalid environment: ${name}: ${list}`);
+  const exact = list.values.map((entry) => {
     // Exact junk values are normalized like requests are, so they compare equal.
     const normalized = normalizeIdentifier(schema, entry) ?? null;
     if (normalized === null) {
@@ -36,7 +79,7 @@ function parseList(
     }
     return normalized;
   });
-  const patterns = list?.patterns ?? [];
+  const patterns = list.patterns;
   return {
     ...(exact.length > 0 ? { exact } : {}),
     ...(patterns.length > 0 ? { patterns } : {}),
@@ -74,8 +117,13 @@ const INVALID_REGULAR_EXPRESSION = "2201B";
  * @throws ConfigError naming the variable and the pattern PostgreSQL refuses.
  */
 export async function checkJunkPatterns(db: Database, config: Config): Promise<void> {
-  for (const name of ["JUNK_EMAILS", "JUNK_PHONE_NUMBERS"] as const) {
-    for (const pattern of config[name]?.patterns ?? []) {
+  const { junkEmailPatterns, junkPhonePatterns } = guardrailsFrom(config);
+  const lists = [
+    ["JUNK_EMAILS", junkEmailPatterns],
+    ["JUNK_PHONE_NUMBERS", junkPhonePatterns],
+  ] as const;
+  for (const [name, patterns] of lists) {
+    for (const pattern of patterns ?? []) {
       try {
         // The operator identify_is_junk applies, on a value that cannot match by accident.
         await db.execute(sql`select ''::text ~ ${pattern}::text`);

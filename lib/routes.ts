@@ -8,6 +8,7 @@
  * Each path also answers under /api (Vercel's own path of the function) and with one trailing
  * slash. Each route takes one method; any other gets 405 naming it.
  */
+import type { Scope } from "./auth.js";
 
 /** One route of the function. */
 export interface Route {
@@ -17,12 +18,14 @@ export interface Route {
   readonly path: string;
   /** The one method it answers; any other gets 405 with `Allow: <method>`. */
   readonly method: "GET" | "POST";
+  /** Which keys open it (lib/auth.ts): the feed's ids also to FEED_API_KEYS, customers' values only to API_KEYS. */
+  readonly scope: Scope;
 }
 
 /** Every route of the function. */
 export const ROUTES = [
-  { name: "identify", path: "/identify", method: "POST" },
-  { name: "changes", path: "/identify/changes", method: "GET" },
+  { name: "identify", path: "/identify", method: "POST", scope: "identify" },
+  { name: "changes", path: "/identify/changes", method: "GET", scope: "feed" },
 ] as const satisfies readonly Route[];
 
 /** A route's name: the keys of api/identify.ts's handler table. */

@@ -132,10 +132,15 @@ export async function bundleFunction(
     // node-postgres tries this optional native binding; nothing here installs it.
     external: ["pg-native"],
     plugins: [withoutLocalOnlyModules],
-    define:
-      checkedJunkPatterns === undefined
+    // The bundle is only ever deployed: its configuration is a deployment's whatever the
+    // environment says (lib/config.ts), so it needs API_KEYS even where a project does not
+    // expose Vercel's VERCEL and VERCEL_ENV.
+    define: {
+      IDENTIFY_DEPLOYED_BUILD: "true",
+      ...(checkedJunkPatterns === undefined
         ? {}
-        : { IDENTIFY_BUILD_CHECKED_JUNK_PATTERNS: JSON.stringify(checkedJunkPatterns) },
+        : { IDENTIFY_BUILD_CHECKED_JUNK_PATTERNS: JSON.stringify(checkedJunkPatterns) }),
+    },
     // CommonJS dependencies (ws, pg) call require(); an ES module has none of its own.
     banner: {
       js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",

@@ -73,7 +73,7 @@ let source: Connection | undefined;
 try {
   const { DATABASE_URL, PGLITE_DIR } = getConfig();
   const into = DATABASE_URL
-    ? `DATABASE_URL (${new URL(DATABASE_URL).host}${new URL(DATABASE_URL).pathname})`
+    ? `DATABASE_URL (${DATABASE_URL.host}:${DATABASE_URL.port}/${DATABASE_URL.database})`
     : `the embedded database (${PGLITE_DIR})`;
   console.log(`Importing from ${new URL(from).host} into ${into}`);
   const target = await getConnection();

@@ -14,12 +14,14 @@
  * else DATABASE_URL, both taken from the same place: a DATABASE_URL given in the environment
  * (the command line, the CI job) always wins over anything in `.env`, so
  * `DATABASE_URL=<local> npm run db:migrate` never migrates a URL that `.env` holds.
- * It names the database it is about to change (what the server calls it, and the URL's host;
- * never the password).
+ * It names the database it is about to change (what the server calls it, the URL's host, and
+ * the variable that holds the URL; never the password), and every refusal or failure names
+ * that variable: the configuration is read once, each URL parsed under its own name.
  */
 import { parseArgs } from "node:util";
 import { type Config, readConfig } from "../lib/config.js";
 import { type Connection, openConnection } from "../lib/db/client.js";
+import type { DatabaseUrl } from "../lib/db/database-url.js";
 import {
   type BuildTarget,
   type DatabaseIdentity,
@@ -64,22 +66,34 @@ const source = ["DATABASE_URL", "DATABASE_URL_UNPOOLED"].some((name) => environm
   ? environment
   : process.env;
 const where = source === environment ? "the environment" : ".env";
-const pooledUrl = source.DATABASE_URL?.trim() || undefined;
-const unpooledUrl = source.DATABASE_URL_UNPOOLED?.trim() || undefined;
-const variable = unpooledUrl ? "DATABASE_URL_UNPOOLED" : "DATABASE_URL";
 
-/** The configuration with `url` as the database to connect to. */
-const configFor = (url: string | undefined): Config => {
+/**
+ * The configuration, read once, with both URLs from the same place: each parsed under its own
+ * name, so every message about one names the variable that holds it.
+ */
+const config: Config = (() => {
   try {
-    return readConfig({ ...process.env, DATABASE_URL: url ?? "" });
+    // A deploy build builds a deployment, whether or not Vercel exposes VERCEL and VERCEL_ENV.
+    const read = readConfig(
+      {
+        ...process.env,
+        DATABASE_URL: source.DATABASE_URL ?? "",
+        DATABASE_URL_UNPOOLED: source.DATABASE_URL_UNPOOLED ?? "",
+      },
+      { deployment: values.deploy },
+    );
+    // It records the guardrails it deploys: a malformed junk list fails it before anything.
+    if (values.deploy) guardrailsFrom(read);
+    return read;
   } catch (error) {
     return fail(describeError(error));
   }
-};
-const config = configFor(unpooledUrl ?? pooledUrl);
+})();
+/** What the migrations go through: the direct connection when there is one. */
+const url: DatabaseUrl | undefined = config.DATABASE_URL_UNPOOLED ?? config.DATABASE_URL;
 const target: BuildTarget = config.VERCEL_ENV ?? "preview";
 
-if (values.deploy && !config.DATABASE_URL) {
+if (values.deploy && !url) {
   fail(
     "No database configured for this deployment: set DATABASE_URL (or connect the Neon " +
       "integration, which sets DATABASE_URL and DATABASE_URL_UNPOOLED) in the project's " +
@@ -87,39 +101,44 @@ if (values.deploy && !config.DATABASE_URL) {
   );
 }
 
-const open = (which: Config) =>
-  openConnection(which).catch((error: unknown) =>
-    fail(`Could not open the database: ${describeError(error)}`),
-  );
+/** Where `url` connects, and the variable (and place) it came from; never the password. */
+const named = (which: DatabaseUrl) =>
+  `${which.host}:${which.port} (${which.variable} from ${where})`;
 
-const hostOf = (url: string) => new URL(url).host;
+const open = (which: DatabaseUrl | undefined) =>
+  openConnection(config, which).catch((error: unknown) =>
+    fail(
+      `Could not open the database${which ? ` at ${named(which)}` : ""}: ${describeError(error)}`,
+    ),
+  );
 
 /**
  * What the function's own URL reaches, when the build was given both: the same database as
  * the one about to be migrated, or the build stops.
  */
 async function checkPooledReachesTheSame(here: DatabaseIdentity): Promise<void> {
-  if (!pooledUrl || !unpooledUrl) return;
-  const pooled = await open(configFor(pooledUrl));
+  const { DATABASE_URL: pooled, DATABASE_URL_UNPOOLED: unpooled } = config;
+  if (!pooled || !unpooled) return;
+  const connection = await open(pooled);
   try {
-    const there = await identifyDatabase(pooled.db);
+    const there = await identifyDatabase(connection.db);
     if (!identicalDatabases(there, here)) {
       fail(
         "Refusing to migrate: DATABASE_URL and DATABASE_URL_UNPOOLED reach different " +
-          `databases: ${describeDatabase(there)} at ${hostOf(pooledUrl)} and ` +
-          `${describeDatabase(here)} at ${hostOf(unpooledUrl)}. The function uses DATABASE_URL ` +
+          `databases: ${describeDatabase(there)} at ${named(pooled)} and ` +
+          `${describeDatabase(here)} at ${named(unpooled)}. The function uses DATABASE_URL ` +
           "and migrations DATABASE_URL_UNPOOLED: point both at the same database (Neon's " +
           "integration sets both, per environment).",
       );
     }
   } finally {
-    await pooled.close();
+    await connection.close();
   }
 }
 
-const connection: Connection = await open(config);
+const connection: Connection = await open(url);
 try {
-  if (!config.DATABASE_URL) {
+  if (!url) {
     // The embedded database migrates itself when opened.
     const applied = connection.migratedOnOpen?.applied.length ?? 0;
     console.log(
@@ -127,11 +146,11 @@ try {
     );
   } else {
     const here = await identifyDatabase(connection.db);
-    const name = `${describeDatabase(here)} at ${hostOf(config.DATABASE_URL)} (${variable} from ${where})`;
+    const name = `${describeDatabase(here)} at ${named(url)}`;
     if (values.deploy) {
       await checkPooledReachesTheSame(here);
       const decision = await decideMigration(connection.db, target, here);
-      if (!decision.allowed) fail(`Refusing to migrate: ${decision.reason}`);
+      if (!decision.allowed) fail(`Refusing to migrate: ${decision.reason} (${named(url)})`);
       // A pattern PostgreSQL refuses fails the build, not the deployment's requests.
       await checkJunkPatterns(connection.db, config);
       console.log(`Migrating ${name} for a ${target} build.`);
@@ -148,7 +167,7 @@ try {
     console.log(`${applied.length} migration(s) applied; ${name} is up to date.`);
   }
 } catch (error) {
-  fail(`Migrations failed: ${describeError(error)}`);
+  fail(`Migrations failed${url ? ` on ${named(url)}` : ""}: ${describeError(error)}`);
 } finally {
   await connection.close();
 }

@@ -6,14 +6,8 @@
  */
 import { isIP } from "node:net";
 import * as v from "valibot";
-import {
-  isLoopbackHost,
-  LOOPBACK_HOSTS,
-  listItems,
-  parseEnv,
-  readConfig,
-  refuse,
-} from "../lib/config.js";
+import { listItems, parseEnv, readConfig, refuse } from "../lib/config.js";
+import { isLoopbackHost, LOOPBACK_HOSTS } from "../lib/hosts.js";
 
 /** What ALLOWED_HOSTS takes: a host name alone, as written before any port. */
 const ALLOWED_HOST = /^(?:\[[0-9a-f:.]+\]|[^:/?#@[\]\s]+)$/i;

@@ -17,8 +17,8 @@ import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { getRequestListener, type HttpBindings } from "@hono/node-server";
 import identify from "../api/identify.js";
-import { LOOPBACK_HOSTS } from "../lib/config.js";
 import { badRequest, misdirectedRequest, notFound, toErrorResponse } from "../lib/errors.js";
+import { LOOPBACK_HOSTS } from "../lib/hosts.js";
 import { log } from "../lib/log.js";
 import { routeOf } from "../lib/routes.js";
 

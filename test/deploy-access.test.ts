@@ -2,7 +2,8 @@
  * A Vercel deployment is closed unless opened, on each path that reads its configuration:
  * the deploy build (scripts/migrate.ts --deploy, which `npm run vercel-build` runs first),
  * the function as built and launched in a fresh process the way Vercel's Node launcher runs
- * it, and the handler. Each runs with VERCEL=1 and VERCEL_ENV=production, as on Vercel.
+ * it, and the handler. Each runs with VERCEL=1 and VERCEL_ENV=production, as on Vercel, and
+ * the build and the bundle also without them, as on a project that does not expose them.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -169,6 +170,63 @@ describe.skipIf(!postgresAvailable())(
     });
   },
 );
+
+/**
+ * What a project that stops exposing Vercel's system variables gets: neither VERCEL nor
+ * VERCEL_ENV, at build time or in its functions. The build and the bundle are a deployment's
+ * anyway.
+ */
+describe.skipIf(!postgresAvailable())("without VERCEL and VERCEL_ENV", () => {
+  const WITHOUT_SYSTEM_VARIABLES = {
+    VERCEL: "",
+    VERCEL_ENV: "",
+    API_KEYS: "",
+    ALLOW_PUBLIC_ACCESS: "",
+  };
+  let database: TestDatabase;
+
+  beforeAll(async () => {
+    database = await createPostgresDatabase({ migrated: false });
+  });
+  afterAll(() => database?.drop());
+
+  it("the deploy build fails naming API_KEYS, before migrating anything", async () => {
+    const result = await runScript("scripts/migrate.ts", ["--deploy"], {
+      ...WITHOUT_SYSTEM_VARIABLES,
+      DATABASE_URL: database.url,
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(
+      /API_KEYS: this Vercel deployment \(no VERCEL_ENV\) has no access control/,
+    );
+    const inspect = await connect({ DATABASE_URL: database.url });
+    try {
+      const result = (await inspect.db.execute(
+        sql`select to_regclass('public.contacts') is not null as migrated`,
+      )) as unknown as { rows: { migrated: boolean }[] };
+      expect(result.rows).toEqual([{ migrated: false }]);
+    } finally {
+      await inspect.close();
+    }
+  });
+
+  it("the built function answers a keyless request 500 misconfigured, naming no customer", async () => {
+    const migrated = await createPostgresDatabase();
+    try {
+      const { answers, log } = await invokeBuilt({ DATABASE_URL: migrated.url }, [
+        { body: { email: "doc@hillvalley.edu", phoneNumber: "1985" } },
+      ]);
+      expect(answers).toEqual([
+        { status: 500, body: { error: expect.objectContaining({ code: "misconfigured" }) } },
+      ]);
+      expect(log).toMatch(
+        /API_KEYS: this Vercel deployment \(no VERCEL_ENV\) has no access control/,
+      );
+    } finally {
+      await migrated.drop();
+    }
+  });
+});
 
 describe.skipIf(!postgresAvailable())("the deploy build (scripts/migrate.ts --deploy)", () => {
   let database: TestDatabase;

@@ -77,7 +77,8 @@ describe.skipIf(!postgresAvailable())("a function bundled after the deploy migra
       ...saved,
       DATABASE_URL: database.url,
       JUNK_EMAILS: REFUSED,
-      API_KEYS: "",
+      // The bundle is a deployment whatever the environment says: it serves only with a key.
+      API_KEYS: "key-of-a-test-deployment",
       ALLOW_PUBLIC_ACCESS: "",
     };
     const handler = (await import(pathToFileURL(bundle).href)) as {
@@ -86,7 +87,10 @@ describe.skipIf(!postgresAvailable())("a function bundled after the deploy migra
     const response = await handler.default.fetch(
       new Request("http://localhost/identify", {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: {
+          "Content-Type": "application/json",
+          Authorization: "Bearer key-of-a-test-deployment",
+        },
         body: JSON.stringify({ phoneNumber: "555" }),
       }),
     );

@@ -26,9 +26,15 @@ const journal = JSON.parse(
   await readFile(new URL("../drizzle/meta/_journal.json", import.meta.url), "utf8"),
 ) as { entries: unknown[] };
 
-/** Runs `tsx scripts/migrate.ts --deploy` with only the given database variables. */
+/**
+ * Runs `tsx scripts/migrate.ts --deploy` with only the given database variables, and an API
+ * key: a deploy build refuses to run without one (deploy-access.test.ts).
+ */
 const deployMigrate = (env: Record<string, string>) =>
-  runScript("scripts/migrate.ts", ["--deploy"], env);
+  runScript("scripts/migrate.ts", ["--deploy"], {
+    API_KEYS: "k3y-for-migrate-tests-0123456789",
+    ...env,
+  });
 
 describe("the deploy-time migration script", () => {
   it("fails the build with a plain message when no database URL is configured", async () => {

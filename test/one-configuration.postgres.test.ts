@@ -34,6 +34,8 @@ describe.skipIf(!postgresAvailable())("one configuration for the function and th
     // Production's build records its environment's guardrails, as `npm run vercel-build` does.
     const built = await runScript("scripts/migrate.ts", ["--deploy"], {
       VERCEL_ENV: "production",
+      // A deploy build refuses to run without keys.
+      API_KEYS: "k3y-for-tests-0123456789",
       DATABASE_URL: database.url,
       JUNK_EMAILS: JUNK,
       MAX_CONTACTS_PER_CUSTOMER: "50",
@@ -164,6 +166,7 @@ describe.skipIf(!postgresAvailable())("one configuration for the function and th
     try {
       const built = await runScript("scripts/migrate.ts", ["--deploy"], {
         VERCEL_ENV: "preview",
+        API_KEYS: "k3y-for-tests-0123456789",
         DATABASE_URL: own.url,
         JUNK_PHONE_NUMBERS: "/^0+$/",
       });

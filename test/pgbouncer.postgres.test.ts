@@ -41,6 +41,8 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable())(
       runScript("scripts/migrate.ts", ["--deploy"], {
         DATABASE_URL: pooledUrl,
         VERCEL_ENV: "production",
+        // A deploy build refuses to run without keys.
+        API_KEYS: "k3y-for-tests-0123456789",
       });
 
     beforeAll(async () => {

@@ -4,7 +4,7 @@
  * variable.
  */
 import { describe, expect, it } from "vitest";
-import { LOOPBACK_HOSTS } from "../lib/config.js";
+import { LOOPBACK_HOSTS } from "../lib/hosts.js";
 import { readServerConfig } from "../scripts/server-config.js";
 
 const KEY = "k3y-for-tests-0123456789";

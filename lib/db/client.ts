@@ -7,8 +7,9 @@
  * - unset: the embedded PGlite database, migrated when opened (pglite.ts). Never on Vercel.
  * Each driver module is imported only when chosen, so a process loads one of them.
  */
-import { type Config, getConfig, usesNodePostgres } from "../config.js";
+import { type Config, getConfig } from "../config.js";
 import type { Database, DriverConnection } from "./database.js";
+import { type DatabaseUrl, usesNodePostgres } from "./database-url.js";
 import { DatabaseUnavailableError } from "./errors.js";
 import type { MigrateOptions, MigrationReport } from "./migrate.js";
 import type { PoolSettings } from "./pool.js";
@@ -61,10 +62,16 @@ export function driverFor(config: Pick<Config, "DATABASE_URL" | "NEON_WS_PROXY">
   return usesNodePostgres(config.DATABASE_URL, config.NEON_WS_PROXY) ? "node-postgres" : "neon";
 }
 
-/** Opens a new connection for the given configuration (not shared; the caller closes it). */
-export async function openConnection(config: Config): Promise<Connection> {
-  const driver = driverFor(config);
-  const url = config.DATABASE_URL;
+/**
+ * Opens a new connection for the given configuration (not shared; the caller closes it), to
+ * `url`, one of its parsed database URLs: DATABASE_URL unless the caller picks another
+ * (migrations use DATABASE_URL_UNPOOLED).
+ */
+export async function openConnection(
+  config: Config,
+  url: DatabaseUrl | undefined = config.DATABASE_URL,
+): Promise<Connection> {
+  const driver = driverFor({ DATABASE_URL: url, NEON_WS_PROXY: config.NEON_WS_PROXY });
   const pool: PoolSettings = {
     max: config.DB_POOL_MAX,
     connectTimeoutMs: config.DB_CONNECT_TIMEOUT_MS,
@@ -79,8 +86,8 @@ export async function openConnection(config: Config): Promise<Connection> {
     const { openNodePostgres } = await import("./node-postgres.js");
     opened = await openNodePostgres(url, pool);
   } else {
-    // `vercel dev` sets VERCEL too, with VERCEL_ENV=development: a machine with a disk.
-    if (config.VERCEL && config.VERCEL_ENV !== "development") {
+    // A deployment has no disk to keep it on (`vercel dev`, a machine with one, is none).
+    if (config.deployment) {
       throw new DatabaseUnavailableError(
         "DATABASE_URL is not set on this Vercel deployment; refusing to use the embedded database",
       );

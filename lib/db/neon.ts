@@ -9,11 +9,12 @@ import { neonConfig, Pool } from "@neondatabase/serverless";
 import { drizzle } from "drizzle-orm/neon-serverless";
 import ws from "ws";
 import type { DriverConnection } from "./database.js";
+import type { DatabaseUrl } from "./database-url.js";
 import { type PoolSettings, poolOptions, watchPool } from "./pool.js";
 import * as schema from "./schema.js";
 
 /** Opens a pool of the Neon driver; `proxy` routes it through a self-run WebSocket proxy. */
-export function openNeon(url: string, pool: PoolSettings, proxy?: URL): DriverConnection {
+export function openNeon(url: DatabaseUrl, pool: PoolSettings, proxy?: URL): DriverConnection {
   // Node 20 has no global WebSocket; later versions do, and ws works everywhere.
   neonConfig.webSocketConstructor = ws;
   // Coalescing flushes the driver's writes from a setTimeout(0), which on Node waits at least
@@ -30,7 +31,8 @@ export function openNeon(url: string, pool: PoolSettings, proxy?: URL): DriverCo
     neonConfig.pipelineTLS = false;
     neonConfig.pipelineConnect = false;
   }
-  const client = new Pool(poolOptions(url, pool));
+  // href: every parameter once, as the configuration checked them (database-url.ts).
+  const client = new Pool(poolOptions(url.href, pool));
   watchPool(client);
   return { db: drizzle({ client, schema }), close: () => client.end() };
 }

@@ -8,6 +8,7 @@
 import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import type { DriverConnection } from "./database.js";
+import type { DatabaseUrl } from "./database-url.js";
 import { type PoolSettings, poolOptions, watchPool } from "./pool.js";
 import * as schema from "./schema.js";
 import { settleSslMode } from "./sslmode.js";
@@ -16,7 +17,10 @@ import { settleSslMode } from "./sslmode.js";
  * Opens a node-postgres pool for `url`. Under sslmode `allow` or `prefer` it first asks the
  * server whether to use TLS, within `pool.connectTimeoutMs`, and throws if it cannot.
  */
-export async function openNodePostgres(url: string, pool: PoolSettings): Promise<DriverConnection> {
+export async function openNodePostgres(
+  url: DatabaseUrl,
+  pool: PoolSettings,
+): Promise<DriverConnection> {
   const settled = await settleSslMode(url, pool.connectTimeoutMs);
   const client = new pg.Pool(poolOptions(settled, pool));
   watchPool(client);

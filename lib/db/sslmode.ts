@@ -4,6 +4,8 @@
  * server decide: `prefer` uses TLS when the server offers it and falls back to plaintext,
  * `allow` tries plaintext and moves to TLS when the server refuses that. So this module asks
  * the server when a pool opens and hands node-postgres a URL whose sslmode is the answer.
+ * It reads the mode, host and port from the parsed URL (database-url.ts): the ones the TLS
+ * rule checked, so a URL naming sslmode twice is connected as it was checked.
  *
  * Once per pool, not per connection: whether a server speaks TLS, and whether its pg_hba
  * admits plaintext, is its configuration, which does not change between two connections of
@@ -18,51 +20,39 @@
 import { isIP, connect as tcpConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import pg from "pg";
+import type { DatabaseUrl, SslMode } from "./database-url.js";
 import { DatabaseUnavailableError } from "./errors.js";
-
-/** libpq's six sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
-const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
-
-/** One of libpq's sslmode values. */
-type SslMode = (typeof SSL_MODES)[number];
 
 /** The mode libpq uses when the URL names none. */
 const DEFAULT_MODE: SslMode = "prefer";
-
-const isSslMode = (value: string): value is SslMode => SSL_MODES.some((mode) => mode === value);
 
 /** How a pool will talk to its server: in clear, or over TLS (`prefer` and `allow` settled). */
 type Transport = "plaintext" | "tls";
 
 /**
- * `url` with its sslmode settled for node-postgres: `allow` and `prefer` (or no sslmode)
- * become `disable` or TLS after asking the server (see the module comment), and every mode
- * gets `uselibpqcompat`, without which node-postgres reads `require` as verify-full and
- * would refuse the self-signed certificates `require` exists for. Waits at most
- * `connectTimeoutMs` for the server (DB_CONNECT_TIMEOUT_MS). Throws when the server cannot
- * be reached, or, under `allow`, when it refuses plaintext and offers no TLS.
+ * The URL node-postgres is given for `url`: its `href` with the sslmode settled. `allow` and
+ * `prefer` (or no sslmode) become `disable` or TLS after asking the server at `url.host` and
+ * `url.port` (see the module comment), and every mode gets `uselibpqcompat`, without which
+ * node-postgres reads `require` as verify-full and would refuse the self-signed certificates
+ * `require` exists for. The mode is `url.sslmode`, the one the TLS rule checked. Waits at
+ * most `connectTimeoutMs` for the server (DB_CONNECT_TIMEOUT_MS). Throws when the server
+ * cannot be reached, or, under `allow`, when it refuses plaintext and offers no TLS.
  */
-export async function settleSslMode(url: string, connectTimeoutMs: number): Promise<string> {
-  const parsed = new URL(url);
-  const given = parsed.searchParams.get("sslmode");
-  if (given === null && parsed.searchParams.has("ssl")) return url;
-  const mode = given ?? DEFAULT_MODE;
-  if (!isSslMode(mode)) {
-    throw new Error(
-      `The database URL's sslmode "${mode}" is not one of libpq's (${SSL_MODES.join(", ")})`,
-    );
+export async function settleSslMode(url: DatabaseUrl, connectTimeoutMs: number): Promise<string> {
+  if (url.sslmode === undefined && url.params.has("ssl")) return url.href;
+  const mode = url.sslmode ?? DEFAULT_MODE;
+  const settled = new URL(url.href);
+  if (!settled.searchParams.has("uselibpqcompat")) {
+    settled.searchParams.set("uselibpqcompat", "true");
   }
-  if (!parsed.searchParams.has("uselibpqcompat")) {
-    parsed.searchParams.set("uselibpqcompat", "true");
-  }
-  const withMode = (settled: SslMode) => {
-    parsed.searchParams.set("sslmode", settled);
-    return parsed.toString();
+  const withMode = (chosen: SslMode) => {
+    settled.searchParams.set("sslmode", chosen);
+    return settled.toString();
   };
   if (mode !== "allow" && mode !== "prefer") return withMode(mode);
 
   const plaintextUrl = withMode("disable");
-  const { host, port } = target(plaintextUrl);
+  const { host, port } = url;
   // libpq never negotiates TLS over a Unix socket.
   if (host.startsWith("/")) return plaintextUrl;
   const transport =
@@ -72,15 +62,6 @@ export async function settleSslMode(url: string, connectTimeoutMs: number): Prom
   // Under uselibpqcompat, `prefer` is TLS without a certificate check: what libpq does when
   // allow or prefer end up on TLS.
   return transport === "tls" ? withMode("prefer") : plaintextUrl;
-}
-
-/**
- * The host and port node-postgres will connect to for `url`: its own parsing, so `?host=`
- * and `?port=` override the URL's as they do for the pool, and PGHOST/PGPORT fill gaps.
- */
-function target(url: string): { host: string; port: number } {
-  const { host, port } = new pg.Client({ connectionString: url });
-  return { host, port };
 }
 
 /**
