@@ -3,7 +3,9 @@
  * the junk patterns, then serves the function on HOST:PORT (default 127.0.0.1:3000: only this
  * machine, since the service returns personal data; set HOST=0.0.0.0 to serve other
  * machines, e.g. inside a container, and ALLOWED_HOSTS to the names they use) against
- * DATABASE_URL, or the embedded database when it is unset. Any refusal stops start-up with
+ * DATABASE_URL, or the embedded database when it is unset. It links with the guardrails a
+ * deploy build recorded in that database, as the tools do (lib/guardrails.ts
+ * deployedGuardrails), else with the environment's. Any refusal stops start-up with
  * one log line naming the setting, before the database is opened; among them a HOST other
  * machines reach without API_KEYS (or ALLOW_PUBLIC_ACCESS=true), see readServerConfig. So
  * does the production database with migrations to apply, unless `npm start --
@@ -15,7 +17,12 @@ import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { getConfig } from "../lib/config.js";
 import { closeDatabase, getConnection } from "../lib/db/client.js";
-import { checkJunkPatternsOnce, getGuardrails } from "../lib/guardrails.js";
+import {
+  checkJunkPatternsOnce,
+  deployedGuardrails,
+  getGuardrails,
+  useGuardrails,
+} from "../lib/guardrails.js";
 import { log } from "../lib/log.js";
 import { loadDotEnv } from "./env.js";
 import { createIdentifyServer } from "./server.js";
@@ -75,6 +82,11 @@ async function main() {
   getGuardrails();
   const connection = await getConnection();
   await connection.migrate({ allowProduction: values["migrate-production"] === true });
+  // One configuration: the guardrails a deploy build recorded in this database, as the tools
+  // apply them; a guardrail variable set here that differs from them stops start-up, naming it.
+  const { guardrails, source } = await deployedGuardrails(connection.db);
+  useGuardrails(guardrails);
+  log("info", "guardrails", { source });
   // Before listening, so that a pattern PostgreSQL refuses stops start-up; the handler's own
   // call then finds them checked.
   await checkJunkPatternsOnce(connection.db);
