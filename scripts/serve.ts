@@ -24,6 +24,7 @@ import {
   useGuardrails,
 } from "../lib/guardrails.js";
 import { log } from "../lib/log.js";
+import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
 import { createIdentifyServer } from "./server.js";
 import { readServerConfig } from "./server-config.js";
@@ -59,7 +60,7 @@ function stop(signal: NodeJS.Signals) {
         process.exit(0);
       },
       (error: unknown) => {
-        log("error", "could not close the database", { error: messageOf(error) });
+        log("error", "could not close the database", { error: describeError(error) });
         process.exit(1);
       },
     );
@@ -113,10 +114,9 @@ async function main() {
   });
 }
 
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
 main().catch(async (error: unknown) => {
-  log("error", "could not start", { error: messageOf(error) });
+  // describeError, never error.message: a failed query's message quotes its bound values.
+  log("error", "could not start", { error: describeError(error) });
   // Release the embedded database's lock if it was taken, so that a fixed start can follow.
   await closeDatabase().catch(() => {});
   process.exit(1);
