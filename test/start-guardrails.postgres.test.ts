@@ -12,7 +12,7 @@ import {
   type TestDatabase,
 } from "./support/databases.js";
 import { runScript } from "./support/scripts.js";
-import { type Service, spawnService } from "./support/service.js";
+import { refusedStart, type Service, spawnService } from "./support/service.js";
 
 /** Starting a process and opening a database take seconds on a busy machine. */
 const SPAWN_TEST_TIMEOUT_MS = 120_000;
@@ -77,11 +77,7 @@ describe.skipIf(!postgresAvailable())(
           DATABASE_URL: database.url,
           JUNK_EMAILS: "other@example.com",
         });
-        const outcome = await Promise.race([
-          service.exited,
-          service.listening.then(() => "listening" as const),
-        ]);
-        if (outcome === "listening") service.killAll();
+        const outcome = await refusedStart(service);
         expect(outcome).toBe(1);
         const refusal = service.lines.find((line) => line.msg === "could not start");
         expect(String(refusal?.error)).toMatch(

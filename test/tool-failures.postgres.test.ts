@@ -16,7 +16,7 @@ import {
   type TestDatabase,
 } from "./support/databases.js";
 import { runScript } from "./support/scripts.js";
-import { spawnService } from "./support/service.js";
+import { refusedStart, spawnService } from "./support/service.js";
 
 /** Starting a process and waiting out its timeout take seconds on a busy machine. */
 const TOOL_TEST_TIMEOUT_MS = 120_000;
@@ -81,32 +81,20 @@ describe.skipIf(!postgresAvailable())("a tool that times out behind a lock", () 
   });
   afterAll(() => migrated?.drop());
 
-  it(
-    "explain prints the reason, not the email it was asked about",
-    async () => {
+  it.each([
+    { tool: "explain", args: ["--email", EMAIL], given: EMAIL },
+    { tool: "forget", args: ["--phone", PHONE, "--yes"], given: PHONE },
+  ])(
+    "$tool prints the reason, not the identifier it was asked about",
+    async ({ tool, args, given }) => {
       const result = await whileLocked(migrated.url, LOCK_CONTACTS, () =>
-        runScript("scripts/explain.ts", ["--email", EMAIL], {
+        runScript(`scripts/${tool}.ts`, args, {
           DATABASE_URL: withPassword(migrated.url),
           ...TIMEOUT,
         }),
       );
       expect(result.code).toBe(1);
-      expectReasonOnly(result.output, [EMAIL]);
-    },
-    TOOL_TEST_TIMEOUT_MS,
-  );
-
-  it(
-    "forget prints the reason, not the phone number it was asked to erase",
-    async () => {
-      const result = await whileLocked(migrated.url, LOCK_CONTACTS, () =>
-        runScript("scripts/forget.ts", ["--phone", PHONE, "--yes"], {
-          DATABASE_URL: withPassword(migrated.url),
-          ...TIMEOUT,
-        }),
-      );
-      expect(result.code).toBe(1);
-      expectReasonOnly(result.output, [PHONE]);
+      expectReasonOnly(result.output, [given]);
     },
     TOOL_TEST_TIMEOUT_MS,
   );
@@ -167,11 +155,7 @@ describe.skipIf(!postgresAvailable())("a tool that times out behind a lock", () 
       try {
         const output = await whileLocked(empty.url, LOCK_MIGRATIONS, async () => {
           const service = spawnService({ DATABASE_URL: withPassword(empty.url), ...TIMEOUT });
-          const outcome = await Promise.race([
-            service.exited,
-            service.listening.then(() => "listening" as const),
-          ]);
-          if (outcome === "listening") service.killAll();
+          const outcome = await refusedStart(service);
           expect(outcome).toBe(1);
           return service.output.join("\n");
         });
