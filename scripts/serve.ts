@@ -14,7 +14,6 @@
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { parseArgs } from "node:util";
 import { getConfig } from "../lib/config.js";
 import { closeDatabase, getConnection } from "../lib/db/client.js";
 import {
@@ -26,8 +25,12 @@ import {
 import { log } from "../lib/log.js";
 import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
+import { parseCommandLine } from "./selector.js";
 import { createIdentifyServer } from "./server.js";
 import { readServerConfig } from "./server-config.js";
+
+const USAGE =
+  "Usage: npm start [-- --migrate-production]   (HOST, PORT, DATABASE_URL and the rest: README.md)";
 
 /**
  * How long requests in flight may take to finish after a stop signal before their
@@ -77,7 +80,16 @@ process.on("SIGTERM", stop);
 
 async function main() {
   // `npm start -- --migrate-production`: see lib/db/migrate.ts.
-  const { values } = parseArgs({ options: { "migrate-production": { type: "boolean" } } });
+  // parseCommandLine, never parseArgs's own message, which quotes what it cannot read.
+  const values = parseCommandLine(
+    process.argv.slice(2),
+    { "migrate-production": { type: "boolean" } },
+    USAGE,
+  );
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const config = getConfig();
   const { PORT: port, HOST: host, ALLOWED_HOSTS: allowedHosts } = readServerConfig();
   getGuardrails();
