@@ -62,6 +62,16 @@ async function whileLocked<T>(url: string, lock: SQL, work: () => Promise<T>): P
   }
 }
 
+/** Runs `work` on a database of its own, never migrated, dropped afterwards. */
+async function onEmptyDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {
+  const database = await createPostgresDatabase({ migrated: false });
+  try {
+    return await work(database.url);
+  } finally {
+    await database.drop();
+  }
+}
+
 /** What every failed tool's output must be: the reason, and nothing it was given. */
 function expectReasonOnly(output: string, given: readonly string[]): void {
   expect(output).toMatch(/timeout/i);
@@ -102,9 +112,8 @@ describe.skipIf(!postgresAvailable())("a tool that times out behind a lock", () 
   it(
     "import prints the reason, not a value of the source or its password",
     async () => {
-      const legacy = await createPostgresDatabase({ migrated: false });
-      try {
-        const source = await connect({ DATABASE_URL: legacy.url });
+      const result = await onEmptyDatabase(async (legacyUrl) => {
+        const source = await connect({ DATABASE_URL: legacyUrl });
         await source.db.execute(sql`create table contact (
           id int primary key, phonenumber varchar, email varchar, linkedid int,
           linkprecedence varchar, createdat timestamp not null, updatedat timestamp not null,
@@ -113,17 +122,15 @@ describe.skipIf(!postgresAvailable())("a tool that times out behind a lock", () 
           (id, phonenumber, email, linkprecedence, createdat, updatedat)
           values (1, ${PHONE}, ${EMAIL}, 'primary', now(), now())`);
         await source.close();
-        const result = await whileLocked(migrated.url, LOCK_CONTACTS, () =>
-          runScript("scripts/import.ts", ["--from", withPassword(legacy.url)], {
+        return whileLocked(migrated.url, LOCK_CONTACTS, () =>
+          runScript("scripts/import.ts", ["--from", withPassword(legacyUrl)], {
             DATABASE_URL: migrated.url,
             ...TIMEOUT,
           }),
         );
-        expect(result.code).toBe(1);
-        expectReasonOnly(result.output, [EMAIL, PHONE]);
-      } finally {
-        await legacy.drop();
-      }
+      });
+      expect(result.code).toBe(1);
+      expectReasonOnly(result.output, [EMAIL, PHONE]);
     },
     TOOL_TEST_TIMEOUT_MS,
   );
@@ -131,19 +138,13 @@ describe.skipIf(!postgresAvailable())("a tool that times out behind a lock", () 
   it(
     "db:migrate prints the reason, not the password of the URL it was given",
     async () => {
-      const empty = await createPostgresDatabase({ migrated: false });
-      try {
-        const result = await whileLocked(empty.url, LOCK_MIGRATIONS, () =>
-          runScript("scripts/migrate.ts", [], {
-            DATABASE_URL: withPassword(empty.url),
-            ...TIMEOUT,
-          }),
-        );
-        expect(result.code).toBe(1);
-        expectReasonOnly(result.output, []);
-      } finally {
-        await empty.drop();
-      }
+      const result = await onEmptyDatabase((url) =>
+        whileLocked(url, LOCK_MIGRATIONS, () =>
+          runScript("scripts/migrate.ts", [], { DATABASE_URL: withPassword(url), ...TIMEOUT }),
+        ),
+      );
+      expect(result.code).toBe(1);
+      expectReasonOnly(result.output, []);
     },
     TOOL_TEST_TIMEOUT_MS,
   );
@@ -151,19 +152,17 @@ describe.skipIf(!postgresAvailable())("a tool that times out behind a lock", () 
   it(
     "npm start logs the reason it could not start, not the driver's message",
     async () => {
-      const empty = await createPostgresDatabase({ migrated: false });
-      try {
-        const output = await whileLocked(empty.url, LOCK_MIGRATIONS, async () => {
-          const service = spawnService({ DATABASE_URL: withPassword(empty.url), ...TIMEOUT });
-          const outcome = await refusedStart(service);
-          expect(outcome).toBe(1);
-          return service.output.join("\n");
-        });
-        expect(output).toContain("could not start");
-        expectReasonOnly(output, []);
-      } finally {
-        await empty.drop();
-      }
+      const service = await onEmptyDatabase((url) =>
+        whileLocked(url, LOCK_MIGRATIONS, async () => {
+          const started = spawnService({ DATABASE_URL: withPassword(url), ...TIMEOUT });
+          await refusedStart(started);
+          return started;
+        }),
+      );
+      expect(await service.exited).toBe(1);
+      const output = service.output.join("\n");
+      expect(output).toContain("could not start");
+      expectReasonOnly(output, []);
     },
     TOOL_TEST_TIMEOUT_MS,
   );
