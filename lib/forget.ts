@@ -6,13 +6,13 @@
  * call it the same way. Nothing here ever returns or prints an erased value.
  */
 import { sql } from "drizzle-orm";
-import { DrizzleQueryError } from "drizzle-orm/errors";
 import type { Database } from "./db/client.js";
-import { databaseMessage, innermostCause, sqlState } from "./db/errors.js";
+import { sqlState } from "./db/errors.js";
 import { queryRows } from "./db/query.js";
 import { optionsJsonb, SQLSTATE_CUSTOMER_TOO_LARGE } from "./db/sql-contract.js";
 import type { CustomerSelector } from "./explain.js";
 import type { Guardrails } from "./guardrails.js";
+import { describeError } from "./redact.js";
 
 export interface ForgetOptions {
   /**
@@ -48,9 +48,10 @@ export interface ForgetResult {
 }
 
 /**
- * A failed erasure: the database's own message and SQLSTATE (in `code`, which sqlState
- * reads). Drizzle's own error quotes the query's parameters, which are the very values being
- * erased, and erasure output ends up in tickets and logs, so it is not passed on.
+ * A failed erasure: its reasons as lib/redact.ts's describeError keeps them, and the SQLSTATE
+ * (in `code`, which sqlState reads). Drizzle's own error quotes the query's parameters, which
+ * are the very values being erased, and erasure output ends up in tickets and logs, so it is
+ * not passed on.
  */
 export class ForgetError extends Error {
   constructor(
@@ -111,17 +112,6 @@ export function checkRequestId(requestId: string): void {
 }
 
 /**
- * The database's own message, unless all there is is Drizzle's, which quotes the query's
- * parameters: the values being erased.
- */
-function safeMessage(error: unknown): string {
-  if (innermostCause(error) instanceof DrizzleQueryError) {
-    return "identify_forget failed; the driver's message is withheld, as it quotes the values being erased";
-  }
-  return databaseMessage(error);
-}
-
-/**
  * Erases the customer the selector identifies: all its contacts, including soft-deleted
  * ones that were part of it, and their identity events, in one transaction; records the
  * erasure. Finding nothing is not an error: the result lists no contacts.
@@ -157,7 +147,9 @@ export async function forgetCustomer(
     if (code === SQLSTATE_CUSTOMER_TOO_LARGE && guardrails.maxContacts !== undefined) {
       throw new CustomerTooLargeError(guardrails.maxContacts);
     }
-    throw new ForgetError(safeMessage(error), code);
+    // describeError, never the driver's message: Drizzle's quotes the query's parameters,
+    // the values being erased.
+    throw new ForgetError(describeError(error), code);
   }
   const [row] = rows;
   if (!row) throw new ForgetError("identify_forget returned no row", undefined);

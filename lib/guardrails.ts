@@ -101,10 +101,22 @@ export function guardrailsFrom(config: Config): Guardrails {
 
 let guardrails: Guardrails | undefined;
 
-/** The process's over-merge guardrails, read from the configuration on first use. */
+/**
+ * The process's over-merge guardrails: those given to {@link useGuardrails}, else read from
+ * the configuration on first use.
+ */
 export function getGuardrails(): Guardrails {
   guardrails ??= guardrailsFrom(getConfig());
   return guardrails;
+}
+
+/**
+ * Makes `chosen` the process's guardrails, which getGuardrails() returns from then on:
+ * `npm start` gives it those its database's deployment recorded ({@link deployedGuardrails}),
+ * so the local server links as the deployed function and the tools do.
+ */
+export function useGuardrails(chosen: Guardrails): void {
+  guardrails = chosen;
 }
 
 /** SQLSTATE invalid_regular_expression. */
@@ -227,7 +239,8 @@ interface ToolGuardrails {
  * operator's tool links, erases and settles customers exactly as the deployed function does,
  * with only DATABASE_URL set. A guardrail variable set here as well must agree with the
  * record: a tool never silently applies other junk lists or another cap than the function.
- * Where no deployment recorded any (the embedded database, `npm start`), the environment's.
+ * Where no deployment recorded any (the embedded database, a database of its own), the
+ * environment's. `npm start` applies them too (scripts/serve.ts).
  * @throws ConfigError naming each variable that disagrees with the deployment's record.
  */
 export async function deployedGuardrails(

@@ -25,9 +25,14 @@
  * - An erasure holds (docs/privacy.md): the source still has every erased row, and without a
  *   check a second run would bring them back with their old ids. So a row whose id an
  *   `erasures` record lists is skipped, and so is a live row with the same values as one of
- *   them (an earlier run skipped it as that row's duplicate, so the erasure never saw it). The
- *   check runs after the lock: `npm run forget` takes row locks on `contacts`, so an erasure
- *   either committed before it and is seen, or waits for the import to commit.
+ *   them (an earlier run skipped it as that row's duplicate, so the erasure never saw it).
+ *   Ids do not reach a row the erasure never saw under any id: a duplicate of a contact a
+ *   request created, a row the old service wrote later. So a row is skipped too when its
+ *   email or phone number is on the erased-values list, the keyed hash of every value an
+ *   erasure took (the erased_values table, written by a trigger on the erasure's delete);
+ *   a junk value never suppresses a row, as it never links one. These checks run after the
+ *   lock: `npm run forget` takes row locks on `contacts`, so an erasure either committed
+ *   before it and is seen, or waits for the import to commit.
  * - The old service's table comes in two shapes: created by hand, unquoted (`contact`,
  *   `phonenumber`, …, as PostgreSQL folds them), or by Prisma, quoted (`"Contact"`,
  *   `"phoneNumber"`, …). Columns are matched case-insensitively, so either reads the same.
@@ -87,7 +92,8 @@ export interface ImportReport {
   /** Rows whose id the target already holds (an earlier run): left as they are. */
   alreadyPresent: number;
   /** Rows not imported because a person was erased (`npm run forget`): their id is in an
-   * `erasures` record, or they are live rows with the same email and phone as such a row. */
+   * `erasures` record, they are live rows with the same email and phone as such a row, or
+   * their email or phone number is one an erasure took (the erased-values list). */
   skippedErased: number;
   /** Rows left with neither a valid email nor a valid phone number: not imported. */
   skippedInvalid: number;
@@ -178,7 +184,7 @@ export async function importFromLegacy(
     await tx.execute(sql.raw(`analyze ${STAGING}`));
 
     await tx.execute(sql`lock table contacts in access exclusive mode`);
-    await classify(tx);
+    await classify(tx, options.guardrails ?? {});
     await resolveLinks(tx);
     await tx.execute(sql`
       with inserted as (
@@ -364,12 +370,13 @@ async function stageBatch(target: Database, rows: readonly SourceRow[]): Promise
 
 /**
  * Decides each staged row's fate, in this order: already present in the target; erased (its
- * id is in an `erasures` record); invalid (no identifier left); erased too when live with the
+ * id is in an `erasures` record, or it carries a non-junk value on the erased-values list);
+ * invalid (no identifier left); erased too when live with the
  * same (email, phone) as a live erased row, of which an earlier run took it for a duplicate;
  * duplicate of a live (email, phone) pair that is kept elsewhere — the target's existing
  * contact, else the oldest staged row; or imported.
  */
-async function classify(tx: Database): Promise<void> {
+async function classify(tx: Database, guardrails: Guardrails): Promise<void> {
   const staging = sql.raw(STAGING);
   await tx.execute(sql`
     update ${staging} s set status = 'present'
@@ -380,6 +387,7 @@ async function classify(tx: Database): Promise<void> {
     update ${staging} s set status = 'erased'
       from (select distinct unnest(e.contact_ids) as id from erasures e) erased
      where s.id = erased.id and s.status is null`);
+  await suppressErasedValues(tx, guardrails);
   await tx.execute(sql`
     update ${staging} set status = 'invalid'
      where status is null and email is null and phone_number is null`);
@@ -405,6 +413,33 @@ async function classify(tx: Database): Promise<void> {
              where x.status is null and x.deleted_at is null) k
      where s.id = k.id and k.kept_id <> s.id`);
   await tx.execute(sql`update ${staging} set status = 'import' where status is null`);
+}
+
+/**
+ * Marks erased every unclassified row, live or deleted, whose email or phone number is on the
+ * erased-values list: its keyed hash (identify_erased_value_hash, under erasure_key) is in
+ * erased_values. Without a key no erasure has recorded a value, and the join matches nothing.
+ * A junk value (the guardrails') is no one's, so it suppresses nothing. One statement, one
+ * primary-key probe per value; the junk lists are read once.
+ */
+async function suppressErasedValues(tx: Database, guardrails: Guardrails): Promise<void> {
+  const staging = sql.raw(STAGING);
+  const listed = (kind: "email" | "phone", value: SQL, junk: SQL, patterns: SQL) => sql`(
+    exists (select 1 from erased_values ev
+             where ev.kind = ${kind}
+               and ev.value_hash = identify_erased_value_hash(${kind}, ${value}, k.inner_pad, k.outer_pad))
+    and not identify_is_junk(${value}, ${junk}, ${patterns}))`;
+  await tx.execute(sql`
+    update ${staging} s set status = 'erased'
+      from erasure_key k,
+           (select identify_junk_list(o, 'junkEmails') as emails,
+                   identify_junk_list(o, 'junkEmailPatterns') as email_patterns,
+                   identify_junk_list(o, 'junkPhones') as phones,
+                   identify_junk_list(o, 'junkPhonePatterns') as phone_patterns
+              from (select ${optionsJsonb(guardrails)} as o) given) j
+     where s.status is null
+       and (${listed("email", sql`s.email`, sql`j.emails`, sql`j.email_patterns`)}
+            or ${listed("phone", sql`s.phone_number`, sql`j.phones`, sql`j.phone_patterns`)})`);
 }
 
 /**

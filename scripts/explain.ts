@@ -3,11 +3,13 @@
  * customer those identify, what links its contacts, and its history from the audit trail.
  * Uses DATABASE_URL, or the embedded database when it is unset, and the guardrails the
  * deployment recorded in that database (lib/guardrails.ts deployedGuardrails), so that it
- * links contacts exactly as the deployed function does.
+ * links contacts exactly as the deployed function does. A failure prints its reason only
+ * (lib/redact.ts), never the identifier it was given.
  */
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
 import { explainCustomer, formatExplanation } from "../lib/explain.js";
 import { deployedGuardrails } from "../lib/guardrails.js";
+import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
 import { parseCommandLine, SELECTOR_OPTIONS, selectorFrom } from "./selector.js";
 
@@ -36,7 +38,9 @@ try {
     }
   }
 } catch (error) {
-  console.error(String(error instanceof Error ? error.message : error));
+  // describeError, never error.message: Drizzle's message ends with the bound values, the
+  // very email or phone number asked about.
+  console.error(describeError(error));
   process.exitCode = 1;
 } finally {
   await closeDatabase();

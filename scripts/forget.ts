@@ -10,7 +10,7 @@
 import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline/promises";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
-import { DatabaseUnavailableError, sqlState } from "../lib/db/errors.js";
+import { DatabaseUnavailableError } from "../lib/db/errors.js";
 import { ConfigError } from "../lib/errors.js";
 import {
   CustomerTooLargeError,
@@ -24,6 +24,7 @@ import {
   REQUEST_ID_RULE,
 } from "../lib/forget.js";
 import { deployedGuardrails } from "../lib/guardrails.js";
+import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
 import { parseCommandLine, SELECTOR_OPTIONS, selectorFrom, UsageError } from "./selector.js";
 
@@ -132,8 +133,9 @@ async function main(args: string[]): Promise<number> {
 }
 
 /**
- * What to print for a failure. Only messages written to be printed are shown; any other
- * error (a driver's, Drizzle's) may quote the query's parameters, the values being erased.
+ * What to print for a failure: messages written to be printed as they are; any other error
+ * (a driver's, Drizzle's, which may quote the query's parameters, the values being erased)
+ * through describeError, which keeps its reasons and drops every value.
  */
 function describeFailure(error: unknown): string {
   if (error instanceof CustomerTooLargeError) {
@@ -148,9 +150,7 @@ function describeFailure(error: unknown): string {
   ) {
     return error.message;
   }
-  const name = error instanceof Error ? error.name : typeof error;
-  const code = sqlState(error);
-  return `forget failed (${name}${code ? `, SQLSTATE ${code}` : ""}); its message is withheld, as it may quote the values being erased.`;
+  return `forget failed: ${describeError(error)}`;
 }
 
 try {

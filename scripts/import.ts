@@ -9,13 +9,13 @@
  * Its output is pasted into tickets and CI logs, so a failure prints the reason only, never a
  * query's bound values (the source's emails and phone numbers) or a password.
  */
-import { parseArgs } from "node:util";
 import { getConfig, readConfig } from "../lib/config.js";
 import { type Connection, closeDatabase, getConnection, openConnection } from "../lib/db/client.js";
 import { deployedGuardrails } from "../lib/guardrails.js";
 import { formatImportReport, importFromLegacy } from "../lib/import.js";
 import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
+import { parseCommandLine, UsageError } from "./selector.js";
 
 loadDotEnv();
 
@@ -39,22 +39,22 @@ function fail(message: string): never {
 let from: string | undefined;
 let migrateProduction = false;
 try {
-  const { values } = parseArgs({
-    options: {
-      from: { type: "string" },
-      "migrate-production": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-  });
+  // parseCommandLine, never parseArgs's own message: that quotes the argument it cannot
+  // read, which may be a URL with a password.
+  const values = parseCommandLine(
+    process.argv.slice(2),
+    { from: { type: "string" }, "migrate-production": { type: "boolean", default: false } },
+    USAGE,
+  );
   if (values.help) {
     console.log(HELP);
     process.exit(0);
   }
   from = values.from?.trim();
   migrateProduction = values["migrate-production"];
-} catch {
-  // parseArgs quotes the argument it cannot read, which may be a URL with a password.
-  fail("Unreadable arguments (not repeated here: they may hold a password).");
+} catch (error) {
+  console.error(error instanceof UsageError ? error.message : describeError(error));
+  process.exit(1);
 }
 if (!from) {
   fail("Missing --from: the PostgreSQL URL of the old service's database (its Contact table).");

@@ -1,7 +1,8 @@
 /**
- * What the command lines of `npm run explain` and `npm run forget` share: reading the
- * arguments (with `--help`), and the `--email | --phone | --id` choice. Their output may be
- * pasted into tickets, so no message here ever quotes an argument, which may be personal data.
+ * What the command lines share: reading the arguments (with `--help`), for every tool, and
+ * the `--email | --phone | --id` choice of `npm run explain` and `npm run forget`. Their
+ * output may be pasted into tickets, so no message here ever quotes an argument, which may be
+ * personal data or a password.
  */
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import * as v from "valibot";
@@ -35,7 +36,7 @@ export function parseCommandLine<const O extends NonNullable<ParseArgsConfig["op
   } catch (error) {
     if (!String((error as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS")) throw error;
     throw new UsageError(
-      `Unreadable arguments (not repeated here: they may be personal data). ${usage}`,
+      `Unreadable arguments (not repeated here: they may be personal data or a password). ${usage}`,
     );
   }
 }

@@ -3,7 +3,9 @@
  * the junk patterns, then serves the function on HOST:PORT (default 127.0.0.1:3000: only this
  * machine, since the service returns personal data; set HOST=0.0.0.0 to serve other
  * machines, e.g. inside a container, and ALLOWED_HOSTS to the names they use) against
- * DATABASE_URL, or the embedded database when it is unset. Any refusal stops start-up with
+ * DATABASE_URL, or the embedded database when it is unset. It links with the guardrails a
+ * deploy build recorded in that database, as the tools do (lib/guardrails.ts
+ * deployedGuardrails), else with the environment's. Any refusal stops start-up with
  * one log line naming the setting, before the database is opened; among them a HOST other
  * machines reach without API_KEYS (or ALLOW_PUBLIC_ACCESS=true), see readServerConfig. So
  * does the production database with migrations to apply, unless `npm start --
@@ -12,12 +14,18 @@
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { parseArgs } from "node:util";
 import { getConfig } from "../lib/config.js";
 import { closeDatabase, getConnection } from "../lib/db/client.js";
-import { checkJunkPatternsOnce, getGuardrails } from "../lib/guardrails.js";
+import {
+  checkJunkPatternsOnce,
+  deployedGuardrails,
+  getGuardrails,
+  useGuardrails,
+} from "../lib/guardrails.js";
 import { log } from "../lib/log.js";
+import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
+import { parseCommandLine } from "./selector.js";
 import { createIdentifyServer } from "./server.js";
 import { readServerConfig } from "./server-config.js";
 
@@ -52,7 +60,7 @@ function stop(signal: NodeJS.Signals) {
         process.exit(0);
       },
       (error: unknown) => {
-        log("error", "could not close the database", { error: messageOf(error) });
+        log("error", "could not close the database", { error: describeError(error) });
         process.exit(1);
       },
     );
@@ -77,18 +85,26 @@ const USAGE = `Usage: npm start [-- --migrate-production]
 
 async function main() {
   // `npm start -- --migrate-production`: see lib/db/migrate.ts.
-  const { values } = parseArgs({
-    options: { "migrate-production": { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
+  // parseCommandLine, never parseArgs's own message, which quotes what it cannot read.
+  const values = parseCommandLine(
+    process.argv.slice(2),
+    { "migrate-production": { type: "boolean" } },
+    USAGE,
+  );
   if (values.help) {
     console.log(USAGE);
-    process.exit(0);
+    return;
   }
   const config = getConfig();
   const { PORT: port, HOST: host, ALLOWED_HOSTS: allowedHosts } = readServerConfig();
   getGuardrails();
   const connection = await getConnection();
   await connection.migrate({ allowProduction: values["migrate-production"] === true });
+  // One configuration: the guardrails a deploy build recorded in this database, as the tools
+  // apply them; a guardrail variable set here that differs from them stops start-up, naming it.
+  const { guardrails, source } = await deployedGuardrails(connection.db);
+  useGuardrails(guardrails);
+  log("info", "guardrails", { source });
   // Before listening, so that a pattern PostgreSQL refuses stops start-up; the handler's own
   // call then finds them checked.
   await checkJunkPatternsOnce(connection.db);
@@ -115,10 +131,9 @@ async function main() {
   });
 }
 
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
 main().catch(async (error: unknown) => {
-  log("error", "could not start", { error: messageOf(error) });
+  // describeError, never error.message: a failed query's message quotes its bound values.
+  log("error", "could not start", { error: describeError(error) });
   // Release the embedded database's lock if it was taken, so that a fixed start can follow.
   await closeDatabase().catch(() => {});
   process.exit(1);

@@ -15,6 +15,7 @@
 import { readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { getRequestListener, type HttpBindings } from "@hono/node-server";
 import identify from "../api/identify.js";
 import { badRequest, misdirectedRequest, notFound, toErrorResponse } from "../lib/errors.js";
@@ -46,6 +47,9 @@ export function createIdentifyServer(options: IdentifyServerOptions = {}): Serve
       // say whether this connection carries another request.
       const whole = await discardRest(request, incoming, MAX_DISCARD_BYTES);
       if (!whole || !server.listening) outgoing.setHeader("Connection", "close");
+      if (!whole) {
+        closeLingering(incoming.socket, () => discardRest(request, incoming, MAX_LINGER_BYTES));
+      }
       return response;
     },
     {
@@ -171,6 +175,35 @@ async function send(outgoing: ServerResponse, response: Response): Promise<void>
  * 16 KiB body limit, so an ordinary oversized JSON body still keeps its connection.
  */
 export const MAX_DISCARD_BYTES = 256 * 1024;
+
+/**
+ * Most bytes, and longest time, a connection closed on a refused body keeps being read after
+ * its answer ({@link closeLingering}). Enough for a client to finish sending a body of a few
+ * megabytes and read the answer; bounded, so that nobody keeps the server reading for ever.
+ */
+export const MAX_LINGER_BYTES = 8 * 1024 * 1024;
+const LINGER_MS = 5_000;
+
+/**
+ * Closes `socket` the way a lingering close does (Apache's lingering_close, nginx's
+ * lingering_time), once the answer that says `Connection: close` is written: stop writing
+ * (a FIN after the answer), keep reading and dropping what the client still sends, through
+ * `drain`, for at most {@link LINGER_MS}, then close. Closing at once, as Node does, while
+ * the client is still sending its body makes the kernel answer those bytes with a reset,
+ * which reaches a client that reads no answer before its body is sent (Node's `fetch`) before
+ * the 413: it saw a reset most of the time. Node closes such a connection by calling
+ * `socket.destroySoon()` when the response finishes, so this socket's own method is replaced.
+ */
+function closeLingering(socket: Socket, drain: () => Promise<boolean>): void {
+  socket.destroySoon = () => {
+    socket.end();
+    const cut = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    void drain().finally(() => {
+      clearTimeout(cut);
+      socket.destroy();
+    });
+  };
+}
 
 /**
  * Reads and drops whatever of the body the handler left, up to `maxBytes`: through the

@@ -20,7 +20,7 @@ import { describeDatabase, identifyDatabase, readDeployment, sameDatabase } from
 import { queryRows } from "./query.js";
 
 /** Advisory lock key (one bigint space) that serializes migration runs across processes. */
-const MIGRATION_LOCK_KEY = 7_104_286_113;
+export const MIGRATION_LOCK_KEY = 7_104_286_113;
 
 const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../drizzle", import.meta.url));
 

@@ -11,11 +11,13 @@ import {
   bigint,
   boolean,
   check,
+  customType,
   index,
   integer,
   jsonb,
   pgEnum,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -142,6 +144,56 @@ export const erasures = pgTable(
     // The change feed's range read (erasures after a position, in position order); the
     // identity_events trigger's lookup by transaction uses it too.
     index("erasures_feed_idx").on(t.transactionId, t.id),
+  ],
+);
+
+/** PostgreSQL's bytea, which drizzle-orm's pg-core has no column builder for. */
+const bytea = customType<{ data: Buffer }>({ dataType: () => "bytea" });
+
+/**
+ * The key of the erased-values list: an HMAC-SHA256 key of 64 random bytes, kept as the two
+ * blocks HMAC hashes it into (the key XOR 0x36…, XOR 0x5c…), which is all HMAC uses, so that
+ * PostgreSQL's built-in sha256 computes it without pgcrypto. Made by the first erasure
+ * (drizzle/functions/erased_values_record.sql) and never changed: a new key would make every
+ * recorded hash useless. One row; docs/privacy.md says why the key lives here.
+ */
+export const erasureKey = pgTable(
+  "erasure_key",
+  {
+    /** Always true: the table holds one row. */
+    only: boolean("only").primaryKey().default(true),
+    innerPad: bytea("inner_pad").notNull(),
+    outerPad: bytea("outer_pad").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("erasure_key_one_row", sql`${t.only}`),
+    check(
+      "erasure_key_block_size",
+      sql`octet_length(${t.innerPad}) = 64 and octet_length(${t.outerPad}) = 64`,
+    ),
+  ],
+);
+
+/**
+ * The erased-values list: one keyed hash (identify_erased_value_hash, keyed by erasure_key)
+ * per distinct email and phone number an erasure took, written by the trigger on contacts
+ * that sees the erasure's delete (drizzle/triggers/contacts_erased_values.sql). The import
+ * consults it, so that no source row carrying an erased value comes back, whether it was
+ * imported before, skipped as a duplicate or never seen (lib/import.ts). No value, no
+ * contact id, no time: only what that check needs (docs/privacy.md).
+ */
+export const erasedValues = pgTable(
+  "erased_values",
+  {
+    /** Which identifier the value was: the hash covers it too. */
+    kind: text("kind", { enum: ["email", "phone"] }).notNull(),
+    /** HMAC-SHA256 of the normalized value under erasure_key. */
+    valueHash: bytea("value_hash").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.kind, t.valueHash] }),
+    check("erased_values_kind_known", sql`${t.kind} in ('email', 'phone')`),
   ],
 );
 

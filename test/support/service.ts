@@ -89,3 +89,16 @@ function parseLine(text: string): LogLine | undefined {
     return undefined;
   }
 }
+
+/**
+ * How a start that should be refused ends: its exit code, or "listening" (after killing it)
+ * if it served instead.
+ */
+export async function refusedStart(service: Service): Promise<number | null | "listening"> {
+  const outcome = await Promise.race([
+    service.exited,
+    service.listening.then(() => "listening" as const),
+  ]);
+  if (outcome === "listening") service.killAll();
+  return outcome;
+}
