@@ -18,7 +18,6 @@
  * the variable that holds the URL; never the password), and every refusal or failure names
  * that variable: the configuration is read once, each URL parsed under its own name.
  */
-import { parseArgs } from "node:util";
 import { type Config, readConfig } from "../lib/config.js";
 import { type Connection, openConnection } from "../lib/db/client.js";
 import type { DatabaseUrl } from "../lib/db/database-url.js";
@@ -34,6 +33,7 @@ import {
 import { checkJunkPatterns, guardrailsFrom } from "../lib/guardrails.js";
 import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
+import { parseCommandLine } from "./selector.js";
 
 const USAGE = "Usage: npm run db:migrate [-- --migrate-production]   (vercel-build adds --deploy)";
 
@@ -42,17 +42,20 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-const { values } = (() => {
+// parseCommandLine, never parseArgs's own message, which quotes what it cannot read (a
+// stray argument may be a URL with its password).
+const values = (() => {
   try {
-    return parseArgs({
-      options: {
+    return parseCommandLine(
+      process.argv.slice(2),
+      {
         deploy: { type: "boolean", default: false },
         "migrate-production": { type: "boolean", default: false },
-        help: { type: "boolean", default: false },
       },
-    });
+      USAGE,
+    );
   } catch (error) {
-    return fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    return fail(describeError(error));
   }
 })();
 if (values.help) {
