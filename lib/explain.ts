@@ -72,9 +72,40 @@ const day = (date: Date) =>
     .replace("T", " ")
     .replace(/\.\d+Z$/, "Z");
 
-/** One sentence per event, e.g. "contact 27 became secondary of 11". */
-export function describeEvent(event: IdentityEvent): string {
+/**
+ * How the events `npm run relink` writes are told from a request's (lib/relink.ts): their
+ * request id starts with it. Request ids of POST /identify are UUIDs, an import's start with
+ * "import-", an erasure's are ticket references, which never start so.
+ */
+export const RELINK_REQUEST_PREFIX = "relink-";
+
+/**
+ * A relink's move, said as a split or a join: a contact whose former primary is no longer in
+ * its customer was split from it; one whose former primary is still there joined with it.
+ */
+function describeRelink(event: IdentityEvent, members: ReadonlySet<number>): string {
   const who = `contact ${event.contactId}`;
+  const from = event.oldPrimaryId ?? "nothing";
+  if (event.oldPrimaryId !== null && members.has(event.oldPrimaryId)) {
+    return `${who} joined customer ${event.newPrimaryId} with customer ${from} by a relink`;
+  }
+  return event.newPrimaryId === event.contactId
+    ? `${who} was split from customer ${from} by a relink, as the primary of its own customer`
+    : `${who} was split from customer ${from} by a relink, into customer ${event.newPrimaryId}`;
+}
+
+/**
+ * One sentence per event, e.g. "contact 27 became secondary of 11". `members`, the ids of the
+ * customer the event is shown with, tells a relink's split from its join.
+ */
+export function describeEvent(
+  event: IdentityEvent,
+  members: ReadonlySet<number> = new Set(),
+): string {
+  const who = `contact ${event.contactId}`;
+  if (event.kind === "relinked" && event.requestId.startsWith(RELINK_REQUEST_PREFIX)) {
+    return describeRelink(event, members);
+  }
   switch (event.kind) {
     case "created_primary":
       return `${who} was created as a new customer's primary`;
@@ -96,6 +127,7 @@ export function describeEvent(event: IdentityEvent): string {
 /** The explanation as text for a terminal. */
 export function formatExplanation(explanation: Explanation): string {
   const [primary] = explanation.contacts;
+  const members = new Set(explanation.contacts.map((contact) => contact.id));
   const lines = [
     `Customer ${primary?.id} — ${explanation.contacts.length} contact(s)`,
     "",
@@ -115,7 +147,7 @@ export function formatExplanation(explanation: Explanation): string {
     "History:",
     ...(explanation.events.length > 0
       ? explanation.events.map(
-          (e) => `  ${day(e.occurredAt)}  ${describeEvent(e)}, request ${e.requestId}`,
+          (e) => `  ${day(e.occurredAt)}  ${describeEvent(e, members)}, request ${e.requestId}`,
         )
       : ["  (no recorded events: the contacts predate the audit trail)"]),
   ];
