@@ -31,6 +31,7 @@ import {
 } from "../lib/db/deployment.js";
 import { checkJunkPatterns, guardrailsFrom } from "../lib/guardrails.js";
 import { describeError } from "../lib/redact.js";
+import { guardrailChangeNotice } from "../lib/relink.js";
 import { loadDotEnv } from "./env.js";
 
 const USAGE = "Usage: npm run db:migrate [-- --migrate-production]   (vercel-build adds --deploy)";
@@ -143,6 +144,9 @@ try {
     });
     if (values.deploy) {
       const role = target === "production" ? "production" : "preview";
+      // Before the record is replaced: a change of junk lists leaves customers to relink.
+      const notice = await guardrailChangeNotice(connection.db, guardrailsFrom(config));
+      if (notice) console.log(notice);
       await recordDeployment(connection.db, role, here, guardrailsFrom(config));
     }
     console.log(`${applied.length} migration(s) applied; ${name} is up to date.`);
