@@ -21,10 +21,11 @@
 -- guardrails from the value or the contact given (every live contact reached through
 -- linked_id in either direction and through live contacts' non-junk values: the customer as
 -- requests link it now, plus every customer a value no longer junk joins to it), and the
--- soft-deleted contacts linked to or from it (contacts_linked_id_deleted_idx). A relink
--- points every contact of a customer, deleted ones included, straight at its primary, so the
--- deleted contacts that bridge a customer stay found by the next relink. Components made of
--- deleted contacts alone are left as they are: nobody sees them.
+-- soft-deleted contacts that share a non-junk value with it, to a fixed point (found through
+-- contacts_email_deleted_idx and contacts_phone_number_deleted_idx), with whatever live
+-- customer those reach. A relink points every contact of a customer, deleted ones included,
+-- straight at its primary. Components made of deleted contacts alone are left as they are:
+-- nobody sees them.
 --
 -- Locks: the customer locks of requests and erasures, taken and the region read under them
 -- by identify_lock_customer, the one routine that takes customer locks (its header has the
@@ -48,7 +49,8 @@
 --   junkEmails, junkEmailPatterns, junkPhones, junkPhonePatterns   text[]   the values that never link
 --
 -- Errors it raises: 22023 unless exactly one of p_email, p_phone, p_id is given; 55P03 after
--- lockTimeoutMs. Its messages never quote a value.
+-- lockTimeoutMs. IDR02, the region grew through a deleted contact, is caught inside and
+-- never leaves. Its messages never quote a value.
 --
 -- Planned as the other functions are (identify_customer_contacts.sql says why): once per
 -- session, with enable_seqscan = off, every contact found by an index.
@@ -73,8 +75,10 @@ DECLARE
   v_junk_email_patterns text[] := identify_junk_list(v_options, 'junkEmailPatterns');
   v_junk_phones text[] := identify_junk_list(v_options, 'junkPhones');
   v_junk_phone_patterns text[] := identify_junk_list(v_options, 'junkPhonePatterns');
+  v_seeds integer[];
   v_members integer[];
   v_deleted integer[];
+  v_outside integer[];
   v_ids integer[];
   v_parent integer[];
   v_a integer;
@@ -89,33 +93,61 @@ BEGIN
 
   -- The customer locks, and the region's live contacts read under them. The value given
   -- links even when it is junk: `relink --email test@test.com` reaches every customer that
-  -- carries it, which is what an operator who just listed it wants relinked.
-  v_members := (identify_lock_customer(p_email, p_phone, p_email, p_phone,
-                                       array_remove(ARRAY[p_id], NULL), v_options,
-                                       NULL, NULL, v_lock_timeout_ms)).member_ids;
-  IF cardinality(v_members) = 0 THEN
-    RETURN;
-  END IF;
-
-  -- The soft-deleted contacts linked to or from the region, to a fixed point.
-  v_deleted := ARRAY(
-    WITH RECURSIVE d (id) AS (
-        SELECT t.id FROM unnest(v_members) m (id)
-          JOIN contacts c ON c.id = m.id
-          JOIN contacts t ON t.id = c.linked_id
-         WHERE t.deleted_at IS NOT NULL
+  -- carries it, which is what an operator who just listed it wants relinked. Then the
+  -- soft-deleted contacts that share a non-junk value with the region, to a fixed point, and
+  -- the live contacts they share one with: a deleted contact may bridge to a customer the
+  -- locked read did not reach (through a value no longer junk), and then the region is read
+  -- and locked again with those as seeds, after letting go of the locks taken (the sub-block's
+  -- rollback, as identify_lock_customer's own retry), so no lock is waited for while one is held.
+  v_seeds := array_remove(ARRAY[p_id], NULL);
+  LOOP
+    BEGIN
+      v_members := (identify_lock_customer(p_email, p_phone, p_email, p_phone, v_seeds, v_options,
+                                           NULL, NULL, v_lock_timeout_ms)).member_ids;
+      IF cardinality(v_members) = 0 THEN
+        RETURN;
+      END IF;
+      WITH RECURSIVE g (k, v, id, email, phone, live) AS (
+          SELECT 'c'::"char", NULL::text, c.id, c.email, c.phone_number, true
+            FROM unnest(v_members) m (id) JOIN contacts c ON c.id = m.id
         UNION
-        SELECT c.id FROM unnest(v_members) m (id)
-          JOIN contacts c ON c.linked_id = m.id AND c.deleted_at IS NOT NULL
-      UNION
-        SELECT n.id FROM d CROSS JOIN LATERAL (
-            SELECT t.id FROM contacts c JOIN contacts t ON t.id = c.linked_id
-             WHERE c.id = d.id AND t.deleted_at IS NOT NULL
-            UNION ALL
-            SELECT c.id FROM contacts c
-             WHERE c.linked_id = d.id AND c.deleted_at IS NOT NULL) n
-    )
-    SELECT d.id FROM d);
+          SELECT n.k, n.v, n.id, n.email, n.phone, n.live FROM g CROSS JOIN LATERAL (
+              -- a contact's values, unless junk
+              SELECT 'e'::"char" AS k, g.email AS v, NULL::integer AS id, NULL::text AS email,
+                     NULL::text AS phone, NULL::boolean AS live
+               WHERE g.k = 'c' AND g.email IS NOT NULL
+                 AND NOT identify_is_junk(g.email, v_junk_emails, v_junk_email_patterns)
+              UNION ALL
+              SELECT 'p', g.phone, NULL, NULL, NULL, NULL
+               WHERE g.k = 'c' AND g.phone IS NOT NULL
+                 AND NOT identify_is_junk(g.phone, v_junk_phones, v_junk_phone_patterns)
+              UNION ALL
+              -- a value's holders, deleted (contacts_*_deleted_idx) and live
+              SELECT 'c', NULL, c.id, c.email, c.phone_number, false FROM contacts c
+               WHERE g.k = 'e' AND c.email = g.v AND c.deleted_at IS NOT NULL
+              UNION ALL
+              SELECT 'c', NULL, c.id, c.email, c.phone_number, false FROM contacts c
+               WHERE g.k = 'p' AND c.phone_number = g.v AND c.deleted_at IS NOT NULL
+              UNION ALL
+              SELECT 'c', NULL, c.id, c.email, c.phone_number, true FROM contacts c
+               WHERE g.k = 'e' AND c.email = g.v AND c.deleted_at IS NULL
+              UNION ALL
+              SELECT 'c', NULL, c.id, c.email, c.phone_number, true FROM contacts c
+               WHERE g.k = 'p' AND c.phone_number = g.v AND c.deleted_at IS NULL
+            ) n
+      )
+      SELECT coalesce(array_agg(g.id) FILTER (WHERE g.k = 'c' AND NOT g.live), '{}'),
+             coalesce(array_agg(g.id) FILTER (WHERE g.k = 'c' AND g.live AND NOT g.id = ANY (v_members)), '{}')
+        INTO v_deleted, v_outside
+        FROM g;
+      EXIT WHEN cardinality(v_outside) = 0;
+      v_seeds := v_members || v_outside;
+      -- IDR02: the region grew through a deleted contact; caught right below, read again.
+      RAISE EXCEPTION USING ERRCODE = 'IDR02', MESSAGE = 'region grew through a deleted contact';
+    EXCEPTION WHEN SQLSTATE 'IDR02' THEN
+      NULL;
+    END;
+  END LOOP;
 
   -- Positions 1..n in age order: a union-find root is always the smaller position.
   v_ids := ARRAY(SELECT c.id FROM unnest(v_members || v_deleted) u (id)

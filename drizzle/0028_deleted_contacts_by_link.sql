@@ -1,1 +1,0 @@
-CREATE INDEX "contacts_linked_id_deleted_idx" ON "contacts" USING btree ("linked_id") WHERE "contacts"."deleted_at" is not null;
