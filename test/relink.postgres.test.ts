@@ -28,6 +28,7 @@ import {
 import { allContacts } from "./support/contacts.js";
 import { postgresAvailable, postgresBackend, resetContacts } from "./support/databases.js";
 import { failureOf } from "./support/errors.js";
+import { sequentialScansOf } from "./support/scans.js";
 import { runScript } from "./support/scripts.js";
 
 const JUNK = "test@test.com";
@@ -223,6 +224,20 @@ describe.skipIf(!postgresAvailable())("relink", () => {
     expect(new Set((await primaries()).values()).size).toBe(1200);
     expect((await lookup()).customer.secondaryContactIds).toEqual([]);
     expect(violationCount(await checkInvariants(connection.db, JUNK_LISTED))).toBe(0);
+  });
+
+  it("reads contacts through indexes only, never a sequential scan", async () => {
+    const { c } = await strangersMergedThroughJunk();
+    await connection.db.execute(sql`update contacts set deleted_at = now() where id = ${c}`);
+    const scans = await sequentialScansOf(connection.db, async (tx) => {
+      await relinkCustomer(
+        tx,
+        { phoneNumber: PHONE_2 },
+        { requestId: newRelinkRequestId(), guardrails: JUNK_LISTED },
+      );
+      await tx.execute(sql`select identify_relink_chunk(0, 1000)`);
+    });
+    expect(scans).toBe(0);
   });
 
   it("exits 2 quoting nothing for an unknown option, no selector and a value nobody has", async () => {
