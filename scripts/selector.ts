@@ -1,5 +1,5 @@
 /**
- * What the command lines of `npm run explain` and `npm run forget` share: reading the
+ * What the command lines of `npm run explain`, `forget`, `relink` and `suspects` share: reading the
  * arguments (with `--help`), and the `--email | --phone | --id` choice. Their output may be
  * pasted into tickets, so no message here ever quotes an argument, which may be personal data.
  */

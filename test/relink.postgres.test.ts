@@ -256,6 +256,12 @@ describe.skipIf(!postgresAvailable())("relink", () => {
     expect(await allContacts(connection.db)).toEqual(before);
   });
 
+  it("prints its usage with --help and exits 0", async () => {
+    const { code, stdout } = await relinkScript("--help");
+    expect(code).toBe(0);
+    expect(stdout).toContain("Usage: npm run relink -- --email <email>");
+  });
+
   it("tells the deploy build how many customers a change of junk list leaves to relink", async () => {
     await strangersMergedThroughJunk();
     await deploy(NO_JUNK);
