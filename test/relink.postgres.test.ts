@@ -185,6 +185,17 @@ describe.skipIf(!postgresAvailable())("relink", () => {
     expect(Object.fromEntries(await primaries())).toEqual({ [a]: a, [b]: a });
   });
 
+  it("tells in explain that a customer sharing a value taken off the list joined another", async () => {
+    const a = (await send(JUNK, PHONE_1, JUNK_LISTED)).customer.primaryContactId;
+    const b = (await send(JUNK, PHONE_2, JUNK_LISTED)).customer.primaryContactId;
+    await relink({ id: b }, NO_JUNK);
+    const explanation = await explainCustomer(connection.db, { id: b }, NO_JUNK);
+    if (!explanation) throw new Error("B is not found");
+    expect(formatExplanation(explanation)).toContain(
+      `contact ${b} joined customer ${a} with customer ${b} by a relink`,
+    );
+  });
+
   it("keeps a soft-deleted contact bridging its customer, on this relink and the next", async () => {
     // X joined A through the junk email; B bridged A (phone 1) and C (email b); then B was deleted.
     const x = (await send(JUNK, "5550100009")).customer.primaryContactId;
@@ -268,6 +279,22 @@ describe.skipIf(!postgresAvailable())("relink", () => {
     const notice = await guardrailChangeNotice(connection.db, JUNK_LISTED);
     expect(notice).toContain("relink would change 1 customer ");
     expect(notice).toContain("npm run relink -- --all");
+  });
+
+  it("has the deploy build log what is left to relink when its junk list changed", async () => {
+    const build = (env: Record<string, string>) =>
+      runScript("scripts/migrate.ts", ["--deploy"], {
+        VERCEL_ENV: "production",
+        DATABASE_URL: backend.url() ?? "",
+        ...env,
+      });
+    expect((await build({})).code).toBe(0);
+    await strangersMergedThroughJunk();
+    const before = await allContacts(connection.db);
+    const { code, stdout } = await build({ JUNK_EMAILS: JUNK });
+    expect(code).toBe(0);
+    expect(stdout).toContain("relink would change 1 customer ");
+    expect(await allContacts(connection.db)).toEqual(before);
   });
 
   it("tells the deploy build nothing when the junk lists did not change", async () => {
