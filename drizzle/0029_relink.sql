@@ -258,8 +258,8 @@ $$;
 -- Bounded by the indexes. When only exact values changed, each value that entered or left a
 -- list is probed in the partial index on live emails or phones. When a list's patterns
 -- changed, any value may have, so that list's distinct values are walked by a loose index
--- scan of the same partial index (one probe per distinct value; identify_relink_suspects.sql
--- does the same), never a sequential scan of contacts.
+-- scan of the same partial index (identify_relink_distinct_values: one probe per distinct
+-- value), never a sequential scan of contacts.
 CREATE OR REPLACE FUNCTION identify_relink_changed_values(p_before jsonb, p_after jsonb)
 RETURNS TABLE (kind text, value text)
 LANGUAGE plpgsql STABLE
@@ -284,30 +284,15 @@ BEGIN
   v_walk_phones := ARRAY(SELECT unnest(coalesce(v_phone_patterns_before, '{}')) ORDER BY 1)
                    IS DISTINCT FROM ARRAY(SELECT unnest(coalesce(v_phone_patterns_after, '{}')) ORDER BY 1);
   RETURN QUERY
-    WITH RECURSIVE all_emails (v) AS (
-        (SELECT c.email FROM contacts c
-          WHERE v_walk_emails AND c.email IS NOT NULL AND c.deleted_at IS NULL ORDER BY c.email LIMIT 1)
-      UNION ALL
-        SELECT (SELECT c.email FROM contacts c
-                 WHERE c.email > e.v AND c.deleted_at IS NULL ORDER BY c.email LIMIT 1)
-          FROM all_emails e WHERE e.v IS NOT NULL
-    ), all_phones (v) AS (
-        (SELECT c.phone_number FROM contacts c
-          WHERE v_walk_phones AND c.phone_number IS NOT NULL AND c.deleted_at IS NULL
-          ORDER BY c.phone_number LIMIT 1)
-      UNION ALL
-        SELECT (SELECT c.phone_number FROM contacts c
-                 WHERE c.phone_number > p.v AND c.deleted_at IS NULL ORDER BY c.phone_number LIMIT 1)
-          FROM all_phones p WHERE p.v IS NOT NULL
-    ), candidates (kind, v) AS (
-      SELECT 'email'::text, e.v FROM all_emails e WHERE e.v IS NOT NULL
+    WITH candidates (kind, v) AS (
+      SELECT 'email'::text, e.value FROM identify_relink_distinct_values('email') e WHERE v_walk_emails
       UNION
       SELECT 'email', x.v
         FROM unnest(coalesce(v_emails_before, '{}') || coalesce(v_emails_after, '{}')) x (v)
        WHERE NOT v_walk_emails
          AND EXISTS (SELECT FROM contacts c WHERE c.email = x.v AND c.deleted_at IS NULL)
       UNION
-      SELECT 'phone', p.v FROM all_phones p WHERE p.v IS NOT NULL
+      SELECT 'phone', p.value FROM identify_relink_distinct_values('phone') p WHERE v_walk_phones
       UNION
       SELECT 'phone', x.v
         FROM unnest(coalesce(v_phones_before, '{}') || coalesce(v_phones_after, '{}')) x (v)
@@ -344,6 +329,50 @@ BEGIN
 END
 $$;
 -- end copy of drizzle/functions/identify_relink_chunk.sql
+--> statement-breakpoint
+-- begin copy of drizzle/functions/identify_relink_distinct_values.sql
+-- The distinct emails (p_kind 'email') or phone numbers (any other p_kind) that live contacts
+-- carry, ascending: what npm run suspects counts and what the deploy build's notice tests
+-- against changed junk patterns (identify_relink_suspects, identify_relink_changed_values).
+--
+-- A loose index scan (a skip scan done by hand, as PostgreSQL 15 has none): one probe of the
+-- partial index on live emails or phones per distinct value, each starting past the last,
+-- never a sequential scan of contacts, whatever the statistics (enable_seqscan = off, a
+-- generic plan, as the other functions).
+CREATE OR REPLACE FUNCTION identify_relink_distinct_values(p_kind text)
+RETURNS TABLE (value text)
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+#variable_conflict use_column
+BEGIN
+  IF p_kind = 'email' THEN
+    RETURN QUERY
+      WITH RECURSIVE found (v) AS (
+          (SELECT c.email FROM contacts c
+            WHERE c.email IS NOT NULL AND c.deleted_at IS NULL ORDER BY c.email LIMIT 1)
+        UNION ALL
+          SELECT (SELECT c.email FROM contacts c
+                   WHERE c.email > f.v AND c.deleted_at IS NULL ORDER BY c.email LIMIT 1)
+            FROM found f WHERE f.v IS NOT NULL
+      )
+      SELECT f.v FROM found f WHERE f.v IS NOT NULL;
+  ELSE
+    RETURN QUERY
+      WITH RECURSIVE found (v) AS (
+          (SELECT c.phone_number FROM contacts c
+            WHERE c.phone_number IS NOT NULL AND c.deleted_at IS NULL ORDER BY c.phone_number LIMIT 1)
+        UNION ALL
+          SELECT (SELECT c.phone_number FROM contacts c
+                   WHERE c.phone_number > f.v AND c.deleted_at IS NULL ORDER BY c.phone_number LIMIT 1)
+            FROM found f WHERE f.v IS NOT NULL
+      )
+      SELECT f.v FROM found f WHERE f.v IS NOT NULL;
+  END IF;
+END
+$$;
+-- end copy of drizzle/functions/identify_relink_distinct_values.sql
 --> statement-breakpoint
 -- begin copy of drizzle/functions/identify_relink_large_customers.sql
 -- The customers of at least p_min_contacts live contacts (npm run suspects, lib/suspects.ts),
@@ -396,13 +425,12 @@ $$;
 -- (the lowest primary id), the p_limit most carried first. A value carried by one contact
 -- joins nobody, so it is never listed. Junk values are listed too: the caller marks them.
 --
--- Bounded by the indexes, never a sequential scan of contacts: a loose index scan (a skip
--- scan done by hand, as PostgreSQL 15 has none) walks the distinct values of the partial
--- indexes on live emails and live phone numbers, one index probe per distinct value, and
--- counts each value's holders in the same index, stopping at p_count_cap. Its work is thus
--- one probe per distinct value plus at most p_count_cap entries per value: proportional to
--- the live contacts, read from the index, and independent of statistics (enable_seqscan =
--- off and a generic plan, as the other functions).
+-- Bounded by the indexes, never a sequential scan of contacts: the distinct values come from
+-- loose index scans (identify_relink_distinct_values), and each value's holders are counted
+-- in the same partial index, stopping at p_count_cap. Its work is thus one probe per
+-- distinct value plus at most p_count_cap entries per value: proportional to the live
+-- contacts, read from the index, and independent of statistics (enable_seqscan = off and a
+-- generic plan, as the other functions).
 CREATE OR REPLACE FUNCTION identify_relink_suspects(p_limit integer, p_count_cap integer)
 RETURNS TABLE (kind text, value text, contacts integer, customers integer, customer_id integer)
 LANGUAGE plpgsql STABLE
@@ -412,38 +440,22 @@ AS $$
 #variable_conflict use_column
 BEGIN
   RETURN QUERY
-    WITH RECURSIVE emails (v) AS (
-        (SELECT c.email FROM contacts c
-          WHERE c.email IS NOT NULL AND c.deleted_at IS NULL ORDER BY c.email LIMIT 1)
-      UNION ALL
-        SELECT (SELECT c.email FROM contacts c
-                 WHERE c.email > e.v AND c.deleted_at IS NULL ORDER BY c.email LIMIT 1)
-          FROM emails e WHERE e.v IS NOT NULL
-    ), phones (v) AS (
-        (SELECT c.phone_number FROM contacts c
-          WHERE c.phone_number IS NOT NULL AND c.deleted_at IS NULL ORDER BY c.phone_number LIMIT 1)
-      UNION ALL
-        SELECT (SELECT c.phone_number FROM contacts c
-                 WHERE c.phone_number > p.v AND c.deleted_at IS NULL ORDER BY c.phone_number LIMIT 1)
-          FROM phones p WHERE p.v IS NOT NULL
-    ), counted AS (
-      SELECT 'email'::text AS kind, e.v AS value, h.contacts, h.customers, h.customer_id
-        FROM emails e CROSS JOIN LATERAL (
+    WITH counted AS (
+      SELECT 'email'::text AS kind, e.value, h.contacts, h.customers, h.customer_id
+        FROM identify_relink_distinct_values('email') e CROSS JOIN LATERAL (
           SELECT count(*)::integer AS contacts,
                  count(DISTINCT coalesce(x.linked_id, x.id))::integer AS customers,
                  min(coalesce(x.linked_id, x.id)) AS customer_id
             FROM (SELECT c.id, c.linked_id FROM contacts c
-                   WHERE c.email = e.v AND c.deleted_at IS NULL LIMIT p_count_cap) x) h
-       WHERE e.v IS NOT NULL
+                   WHERE c.email = e.value AND c.deleted_at IS NULL LIMIT p_count_cap) x) h
       UNION ALL
-      SELECT 'phone', p.v, h.contacts, h.customers, h.customer_id
-        FROM phones p CROSS JOIN LATERAL (
+      SELECT 'phone', p.value, h.contacts, h.customers, h.customer_id
+        FROM identify_relink_distinct_values('phone') p CROSS JOIN LATERAL (
           SELECT count(*)::integer AS contacts,
                  count(DISTINCT coalesce(x.linked_id, x.id))::integer AS customers,
                  min(coalesce(x.linked_id, x.id)) AS customer_id
             FROM (SELECT c.id, c.linked_id FROM contacts c
-                   WHERE c.phone_number = p.v AND c.deleted_at IS NULL LIMIT p_count_cap) x) h
-       WHERE p.v IS NOT NULL
+                   WHERE c.phone_number = p.value AND c.deleted_at IS NULL LIMIT p_count_cap) x) h
     )
     SELECT k.kind, k.value, k.contacts, k.customers, k.customer_id
       FROM counted k

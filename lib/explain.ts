@@ -13,6 +13,19 @@ import type { Guardrails } from "./guardrails.js";
 /** What to explain: one normalized identifier, or a contact id. */
 export type CustomerSelector = { email: string } | { phoneNumber: string } | { id: number };
 
+/** A selector as the SQL functions take it: the one given, the others null. */
+export function selectorArguments(selector: CustomerSelector): {
+  email: string | null;
+  phone: string | null;
+  id: number | null;
+} {
+  return {
+    email: "email" in selector ? selector.email : null,
+    phone: "phoneNumber" in selector ? selector.phoneNumber : null,
+    id: "id" in selector ? selector.id : null,
+  };
+}
+
 interface Explanation {
   /** The customer's contacts, oldest (the primary) first. */
   contacts: Contact[];
@@ -28,9 +41,8 @@ export async function explainCustomer(
   selector: CustomerSelector,
   guardrails: Guardrails = {},
 ): Promise<Explanation | null> {
-  const email = "email" in selector ? selector.email : null;
-  const phone = "phoneNumber" in selector ? selector.phoneNumber : null;
-  const seeds = sqlArray("id" in selector ? [selector.id] : [], "integer");
+  const { email, phone, id } = selectorArguments(selector);
+  const seeds = sqlArray(id === null ? [] : [id], "integer");
   const [row] = await queryRows<{ ids: number[] }>(
     db,
     sql`select identify_customer_contact_ids(${email}::text, ${phone}::text, ${seeds}, ${optionsJsonb(guardrails)}) as ids`,

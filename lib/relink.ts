@@ -14,7 +14,7 @@ import type { Database } from "./db/client.js";
 import { readDeployment } from "./db/deployment.js";
 import { queryRows } from "./db/query.js";
 import { optionsJsonb } from "./db/sql-contract.js";
-import { type CustomerSelector, RELINK_REQUEST_PREFIX } from "./explain.js";
+import { type CustomerSelector, RELINK_REQUEST_PREFIX, selectorArguments } from "./explain.js";
 import type { Guardrails } from "./guardrails.js";
 import { describeError } from "./redact.js";
 
@@ -78,9 +78,7 @@ export async function relinkCustomer(
   selector: CustomerSelector,
   options: RelinkOptions,
 ): Promise<RelinkResult> {
-  const email = "email" in selector ? selector.email : null;
-  const phone = "phoneNumber" in selector ? selector.phoneNumber : null;
-  const id = "id" in selector ? selector.id : null;
+  const { email, phone, id } = selectorArguments(selector);
   const { requestId, dryRun = false, lockTimeoutMs } = options;
   const rows = await queryRows<RelinkRow>(
     db,

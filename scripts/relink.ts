@@ -9,7 +9,6 @@
  * message, also when it fails. Bad input (an unknown option, no selector, a value nobody
  * has) exits 2 before anything is written. Uses DATABASE_URL, or the embedded database.
  */
-import { createInterface } from "node:readline/promises";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
 import { deployedGuardrails } from "../lib/guardrails.js";
 import { describeError } from "../lib/redact.js";
@@ -22,7 +21,13 @@ import {
   relinkCustomer,
 } from "../lib/relink.js";
 import { loadDotEnv } from "./env.js";
-import { parseCommandLine, SELECTOR_OPTIONS, selectorFrom, UsageError } from "./selector.js";
+import {
+  confirmed,
+  parseCommandLine,
+  SELECTOR_OPTIONS,
+  selectorFrom,
+  UsageError,
+} from "./selector.js";
 
 loadDotEnv();
 
@@ -53,16 +58,6 @@ const LOCK_TIMEOUT_MS = 30_000;
 
 /** Bad input: exit status 2, the message quoting no value. */
 class BadInput extends Error {}
-
-/** Asks on the terminal; true only for an explicit "yes". */
-async function confirmed(question: string): Promise<boolean> {
-  const terminal = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    return (await terminal.question(question)).trim().toLowerCase() === "yes";
-  } finally {
-    terminal.close();
-  }
-}
 
 /** Whether the operator agreed: --yes, or "yes" typed on a terminal. */
 async function agreed(yes: boolean, question: string): Promise<boolean> {

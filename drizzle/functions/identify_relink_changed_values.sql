@@ -7,8 +7,8 @@
 -- Bounded by the indexes. When only exact values changed, each value that entered or left a
 -- list is probed in the partial index on live emails or phones. When a list's patterns
 -- changed, any value may have, so that list's distinct values are walked by a loose index
--- scan of the same partial index (one probe per distinct value; identify_relink_suspects.sql
--- does the same), never a sequential scan of contacts.
+-- scan of the same partial index (identify_relink_distinct_values: one probe per distinct
+-- value), never a sequential scan of contacts.
 CREATE OR REPLACE FUNCTION identify_relink_changed_values(p_before jsonb, p_after jsonb)
 RETURNS TABLE (kind text, value text)
 LANGUAGE plpgsql STABLE
@@ -33,30 +33,15 @@ BEGIN
   v_walk_phones := ARRAY(SELECT unnest(coalesce(v_phone_patterns_before, '{}')) ORDER BY 1)
                    IS DISTINCT FROM ARRAY(SELECT unnest(coalesce(v_phone_patterns_after, '{}')) ORDER BY 1);
   RETURN QUERY
-    WITH RECURSIVE all_emails (v) AS (
-        (SELECT c.email FROM contacts c
-          WHERE v_walk_emails AND c.email IS NOT NULL AND c.deleted_at IS NULL ORDER BY c.email LIMIT 1)
-      UNION ALL
-        SELECT (SELECT c.email FROM contacts c
-                 WHERE c.email > e.v AND c.deleted_at IS NULL ORDER BY c.email LIMIT 1)
-          FROM all_emails e WHERE e.v IS NOT NULL
-    ), all_phones (v) AS (
-        (SELECT c.phone_number FROM contacts c
-          WHERE v_walk_phones AND c.phone_number IS NOT NULL AND c.deleted_at IS NULL
-          ORDER BY c.phone_number LIMIT 1)
-      UNION ALL
-        SELECT (SELECT c.phone_number FROM contacts c
-                 WHERE c.phone_number > p.v AND c.deleted_at IS NULL ORDER BY c.phone_number LIMIT 1)
-          FROM all_phones p WHERE p.v IS NOT NULL
-    ), candidates (kind, v) AS (
-      SELECT 'email'::text, e.v FROM all_emails e WHERE e.v IS NOT NULL
+    WITH candidates (kind, v) AS (
+      SELECT 'email'::text, e.value FROM identify_relink_distinct_values('email') e WHERE v_walk_emails
       UNION
       SELECT 'email', x.v
         FROM unnest(coalesce(v_emails_before, '{}') || coalesce(v_emails_after, '{}')) x (v)
        WHERE NOT v_walk_emails
          AND EXISTS (SELECT FROM contacts c WHERE c.email = x.v AND c.deleted_at IS NULL)
       UNION
-      SELECT 'phone', p.v FROM all_phones p WHERE p.v IS NOT NULL
+      SELECT 'phone', p.value FROM identify_relink_distinct_values('phone') p WHERE v_walk_phones
       UNION
       SELECT 'phone', x.v
         FROM unnest(coalesce(v_phones_before, '{}') || coalesce(v_phones_after, '{}')) x (v)

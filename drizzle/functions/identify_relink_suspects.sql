@@ -4,13 +4,12 @@
 -- (the lowest primary id), the p_limit most carried first. A value carried by one contact
 -- joins nobody, so it is never listed. Junk values are listed too: the caller marks them.
 --
--- Bounded by the indexes, never a sequential scan of contacts: a loose index scan (a skip
--- scan done by hand, as PostgreSQL 15 has none) walks the distinct values of the partial
--- indexes on live emails and live phone numbers, one index probe per distinct value, and
--- counts each value's holders in the same index, stopping at p_count_cap. Its work is thus
--- one probe per distinct value plus at most p_count_cap entries per value: proportional to
--- the live contacts, read from the index, and independent of statistics (enable_seqscan =
--- off and a generic plan, as the other functions).
+-- Bounded by the indexes, never a sequential scan of contacts: the distinct values come from
+-- loose index scans (identify_relink_distinct_values), and each value's holders are counted
+-- in the same partial index, stopping at p_count_cap. Its work is thus one probe per
+-- distinct value plus at most p_count_cap entries per value: proportional to the live
+-- contacts, read from the index, and independent of statistics (enable_seqscan = off and a
+-- generic plan, as the other functions).
 CREATE OR REPLACE FUNCTION identify_relink_suspects(p_limit integer, p_count_cap integer)
 RETURNS TABLE (kind text, value text, contacts integer, customers integer, customer_id integer)
 LANGUAGE plpgsql STABLE
@@ -20,38 +19,22 @@ AS $$
 #variable_conflict use_column
 BEGIN
   RETURN QUERY
-    WITH RECURSIVE emails (v) AS (
-        (SELECT c.email FROM contacts c
-          WHERE c.email IS NOT NULL AND c.deleted_at IS NULL ORDER BY c.email LIMIT 1)
-      UNION ALL
-        SELECT (SELECT c.email FROM contacts c
-                 WHERE c.email > e.v AND c.deleted_at IS NULL ORDER BY c.email LIMIT 1)
-          FROM emails e WHERE e.v IS NOT NULL
-    ), phones (v) AS (
-        (SELECT c.phone_number FROM contacts c
-          WHERE c.phone_number IS NOT NULL AND c.deleted_at IS NULL ORDER BY c.phone_number LIMIT 1)
-      UNION ALL
-        SELECT (SELECT c.phone_number FROM contacts c
-                 WHERE c.phone_number > p.v AND c.deleted_at IS NULL ORDER BY c.phone_number LIMIT 1)
-          FROM phones p WHERE p.v IS NOT NULL
-    ), counted AS (
-      SELECT 'email'::text AS kind, e.v AS value, h.contacts, h.customers, h.customer_id
-        FROM emails e CROSS JOIN LATERAL (
+    WITH counted AS (
+      SELECT 'email'::text AS kind, e.value, h.contacts, h.customers, h.customer_id
+        FROM identify_relink_distinct_values('email') e CROSS JOIN LATERAL (
           SELECT count(*)::integer AS contacts,
                  count(DISTINCT coalesce(x.linked_id, x.id))::integer AS customers,
                  min(coalesce(x.linked_id, x.id)) AS customer_id
             FROM (SELECT c.id, c.linked_id FROM contacts c
-                   WHERE c.email = e.v AND c.deleted_at IS NULL LIMIT p_count_cap) x) h
-       WHERE e.v IS NOT NULL
+                   WHERE c.email = e.value AND c.deleted_at IS NULL LIMIT p_count_cap) x) h
       UNION ALL
-      SELECT 'phone', p.v, h.contacts, h.customers, h.customer_id
-        FROM phones p CROSS JOIN LATERAL (
+      SELECT 'phone', p.value, h.contacts, h.customers, h.customer_id
+        FROM identify_relink_distinct_values('phone') p CROSS JOIN LATERAL (
           SELECT count(*)::integer AS contacts,
                  count(DISTINCT coalesce(x.linked_id, x.id))::integer AS customers,
                  min(coalesce(x.linked_id, x.id)) AS customer_id
             FROM (SELECT c.id, c.linked_id FROM contacts c
-                   WHERE c.phone_number = p.v AND c.deleted_at IS NULL LIMIT p_count_cap) x) h
-       WHERE p.v IS NOT NULL
+                   WHERE c.phone_number = p.value AND c.deleted_at IS NULL LIMIT p_count_cap) x) h
     )
     SELECT k.kind, k.value, k.contacts, k.customers, k.customer_id
       FROM counted k

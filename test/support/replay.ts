@@ -9,10 +9,13 @@
  * PostgreSQL's own (identify_is_junk), so that patterns mean what they mean there.
  */
 import { sql } from "drizzle-orm";
+import { expect } from "vitest";
 import type { Database } from "../../lib/db/client.js";
+import { checkInvariants } from "../../lib/db/invariants.js";
 import { queryRows } from "../../lib/db/query.js";
 import { optionsJsonb } from "../../lib/db/sql-contract.js";
 import type { Guardrails } from "../../lib/guardrails.js";
+import { liveContacts, sorted } from "./changes.js";
 
 interface Row {
   id: number;
@@ -68,4 +71,18 @@ export async function replayedPrimaries(
     primaries.set(row.id, primaryOf.get(component) as number);
   });
   return primaries;
+}
+
+/**
+ * Fails unless every live contact has the primary the replay gives it, and the table's
+ * invariants (lib/db/invariants.ts) hold under `guardrails`.
+ */
+export async function expectAsReplayed(db: Database, guardrails: Guardrails): Promise<void> {
+  expect(sorted(await liveContacts(db))).toEqual(sorted(await replayedPrimaries(db, guardrails)));
+  expect(await checkInvariants(db, guardrails)).toEqual({
+    primaryNotOldest: 0,
+    secondaryNotOnLivePrimary: 0,
+    identifierInTwoCustomers: 0,
+    duplicateRows: 0,
+  });
 }
