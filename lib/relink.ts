@@ -209,6 +209,13 @@ export async function relinkAll(
   return progress;
 }
 
+/**
+ * The most values whose junk status changed that the deploy build relinks in a dry run to
+ * count customers; past it, it says "at least", so a broad new pattern cannot make a build
+ * slow.
+ */
+const NOTICE_VALUES = 1_000;
+
 /** The four junk lists, each sorted: two guardrails with equal keys link alike. */
 function junkKey(guardrails: unknown): string {
   const record = (guardrails ?? {}) as Record<string, unknown>;
@@ -226,7 +233,8 @@ function junkKey(guardrails: unknown): string {
  * recorded any). It relinks nothing: every customer carrying a value whose junk status
  * changed is relinked in a dry run (identify_relink_changed_values finds the values through
  * the indexes), which holds each customer's locks for a moment, as a lookup does. A failure
- * to count is reported in the text, never thrown: it must not fail a deployment.
+ * to count is reported in the text, never thrown: it must not fail a deployment. At most
+ * {@link NOTICE_VALUES} values are counted from.
  */
 export async function guardrailChangeNotice(
   db: Database,
@@ -245,7 +253,7 @@ export async function guardrailChangeNotice(
     const seen = new Set<number>();
     let changed = 0;
     const options = { requestId: newRelinkRequestId(), dryRun: true, guardrails };
-    for (const { kind, value } of values) {
+    for (const { kind, value } of values.slice(0, NOTICE_VALUES)) {
       const selector = kind === "email" ? { email: value } : { phoneNumber: value };
       const result = await relinkCustomer(db, selector, options);
       const ids = result.customers.flatMap((customer) => customer.contactIds);
@@ -253,9 +261,10 @@ export async function guardrailChangeNotice(
       for (const id of ids) seen.add(id);
       changed += changedCustomers(result).length;
     }
-    return changed === 0
+    const atLeast = values.length > NOTICE_VALUES ? "at least " : "";
+    return changed === 0 && !atLeast
       ? "The junk lists changed since the last deploy; no customer needs relinking."
-      : `The junk lists changed since the last deploy: relink would change ${plural(changed, "customer")} ` +
+      : `The junk lists changed since the last deploy: relink would change ${atLeast}${plural(changed, "customer")} ` +
           `(split through values now junk, or joined through values no longer junk). This build relinks nothing; ` +
           `run ${run} (README: "When strangers were merged").`;
   } catch (error) {
