@@ -124,7 +124,8 @@ export function formatRelinkResult(result: RelinkResult): string {
     const sizes = result.customers.map(
       (c) => `customer ${c.primaryId} (${plural(c.contactIds.length, "contact")})`,
     );
-    return `Nothing to relink: ${sizes.join(", ")} already as the guardrails say. Nothing was written.`;
+    const are = sizes.length === 1 ? "is" : "are";
+    return `Nothing to relink: ${sizes.join(", ")} ${are} already as the guardrails say. Nothing was written.`;
   }
   const after = result.customers.filter((c) =>
     c.previousPrimaryIds.some((id) => before.includes(id)),
