@@ -28,6 +28,12 @@ interface RelinkedCustomer {
   movedIds: number[];
   /** The primaries its contacts had before, ascending. */
   previousPrimaryIds: number[];
+  /**
+   * Whether it carries a value (a junk one: it does not link) that another customer of the
+   * result carries too. One split off that shares none was joined by a request that brought
+   * one customer's email with another's phone (README, rule 4): no stored value backs it.
+   */
+  sharesValue: boolean;
 }
 
 /** What one relink found: every customer it reached, as it leaves them. */
@@ -65,6 +71,7 @@ interface RelinkRow {
   contact_ids: number[];
   moved_ids: number[];
   old_primary_ids: number[];
+  shares_value: boolean;
 }
 
 /**
@@ -82,7 +89,7 @@ export async function relinkCustomer(
   const { requestId, dryRun = false, lockTimeoutMs } = options;
   const rows = await queryRows<RelinkRow>(
     db,
-    sql`select primary_id, contact_ids, moved_ids, old_primary_ids
+    sql`select primary_id, contact_ids, moved_ids, old_primary_ids, shares_value
           from identify_relink(${email}::text, ${phone}::text, ${id}::integer,
                                ${optionsJsonb({ requestId, lockTimeoutMs, dryRun, ...junkOnly(options.guardrails) })})`,
   );
@@ -92,6 +99,7 @@ export async function relinkCustomer(
       contactIds: row.contact_ids,
       movedIds: row.moved_ids,
       previousPrimaryIds: row.old_primary_ids,
+      sharesValue: row.shares_value,
     })),
     dryRun,
   };
@@ -138,7 +146,11 @@ export function formatRelinkResult(result: RelinkResult): string {
         c.movedIds.length > 0
           ? `; moved ${plural(c.movedIds.length, "contact")}: ${ids(c.movedIds)}`
           : "";
-      return `  customer ${c.primaryId}: ${plural(c.contactIds.length, "contact")}: ${ids(c.contactIds)}${moved}`;
+      const unbacked =
+        after.length > 1 && !c.sharesValue
+          ? " (shares no value with the others: a request joined it, README rule 4)"
+          : "";
+      return `  customer ${c.primaryId}: ${plural(c.contactIds.length, "contact")}: ${ids(c.contactIds)}${moved}${unbacked}`;
     }),
     ...(result.dryRun ? ["Dry run: nothing was written."] : []),
   ].join("\n");

@@ -176,6 +176,21 @@ describe.skipIf(!postgresAvailable())("relink", () => {
     expect(await allContacts(connection.db)).toEqual(before);
   });
 
+  it("marks a customer a request alone joined, which a relink splits, and not one joined by junk", async () => {
+    const george = (await send("george@hv.edu", "5550919191")).customer.primaryContactId;
+    const biff = (await send("biff@hv.edu", "5550717171")).customer.primaryContactId;
+    await send("george@hv.edu", "5550717171");
+    const { a, b } = await strangersMergedThroughJunk();
+    const byRequest = formatRelinkResult(await relink({ id: biff }, NO_JUNK, true));
+    expect(byRequest).toContain(
+      `customer ${biff}: 1 contact: ${biff}; moved 1 contact: ${biff} (shares no value with the others`,
+    );
+    expect(byRequest).toContain(`customer ${george}: 1 contact: ${george} (shares no value`);
+    const byJunk = formatRelinkResult(await relink({ id: a }, JUNK_LISTED, true));
+    expect(byJunk).toContain(`customer ${b}: 1 contact: ${b}; moved 1 contact: ${b}`);
+    expect(byJunk).not.toContain("shares no value");
+  });
+
   it("joins customers that share a value taken off the junk list", async () => {
     const a = (await send(JUNK, PHONE_1, JUNK_LISTED)).customer.primaryContactId;
     const b = (await send(JUNK, PHONE_2, JUNK_LISTED)).customer.primaryContactId;

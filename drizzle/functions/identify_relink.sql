@@ -2,8 +2,11 @@
 -- guardrails in p_options say it is, in one statement (npm run relink, lib/relink.ts): it
 -- splits a customer joined only through values now junk, and joins customers that share a
 -- value no longer junk. Returns one row per resulting customer: its primary, its live
--- contacts, those of them whose primary changed (moved), and the primaries they had before
--- (no row when nothing is reached). Nothing changes when nothing needs to: a second run
+-- contacts, those of them whose primary changed (moved), the primaries they had before, and
+-- whether it carries a value (junk, since it does not link) that another customer of the
+-- result carries too (no row when nothing is reached). A customer split off that shares no
+-- value at all with the others was joined by a request alone (below), which the operator
+-- should see before relinking. Nothing changes when nothing needs to: a second run
 -- writes nothing.
 --
 -- What a customer is. The customers are the connected components of contacts linked by a
@@ -59,7 +62,8 @@ RETURNS TABLE (
   primary_id integer,
   contact_ids integer[],
   moved_ids integer[],
-  old_primary_ids integer[]
+  old_primary_ids integer[],
+  shares_value boolean
 )
 LANGUAGE plpgsql VOLATILE
 SET plan_cache_mode = force_generic_plan
@@ -202,7 +206,7 @@ BEGIN
 
   RETURN QUERY
     WITH placed AS (
-      SELECT c.id, c.deleted_at IS NULL AS live, c.link_precedence, c.linked_id,
+      SELECT c.id, c.email, c.phone_number, c.deleted_at IS NULL AS live, c.link_precedence, c.linked_id,
              CASE WHEN c.link_precedence = 'primary' THEN c.id ELSE c.linked_id END AS old_primary,
              -- the oldest live contact of the component (positions are in age order)
              first_value(c.id) OVER (PARTITION BY u.root ORDER BY c.deleted_at IS NULL DESC, u.pos) AS new_primary,
@@ -215,6 +219,14 @@ BEGIN
              CASE WHEN p.id = p.new_primary THEN NULL ELSE p.new_primary END AS new_linked
         FROM placed p
        WHERE p.has_live
+    ), held AS (
+      -- each value, junk or not, and the resulting customers that carry it
+      SELECT DISTINCT h.v, p.new_primary
+        FROM planned p CROSS JOIN LATERAL (VALUES ('e:' || p.email), ('p:' || p.phone_number)) h (v)
+       WHERE h.v IS NOT NULL
+    ), sharing AS (
+      SELECT DISTINCT h.new_primary FROM held h
+       WHERE h.v IN (SELECT g.v FROM held g GROUP BY g.v HAVING count(*) > 1)
     ), changes AS (
       SELECT p.* FROM planned p
        WHERE (p.link_precedence, p.linked_id) IS DISTINCT FROM (p.new_precedence, p.new_linked)
@@ -235,7 +247,8 @@ BEGIN
            array_agg(p.id ORDER BY p.id) FILTER (WHERE p.live),
            coalesce(array_agg(p.id ORDER BY p.id)
                       FILTER (WHERE p.live AND p.old_primary IS DISTINCT FROM p.new_primary), '{}'),
-           array_agg(DISTINCT p.old_primary ORDER BY p.old_primary) FILTER (WHERE p.live)
+           array_agg(DISTINCT p.old_primary ORDER BY p.old_primary) FILTER (WHERE p.live),
+           EXISTS (SELECT FROM sharing x WHERE x.new_primary = p.new_primary)
       FROM planned p
      GROUP BY p.new_primary
      ORDER BY p.new_primary;
