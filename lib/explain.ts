@@ -13,6 +13,19 @@ import type { Guardrails } from "./guardrails.js";
 /** What to explain: one normalized identifier, or a contact id. */
 export type CustomerSelector = { email: string } | { phoneNumber: string } | { id: number };
 
+/** A selector as the SQL functions take it: the one given, the others null. */
+export function selectorArguments(selector: CustomerSelector): {
+  email: string | null;
+  phone: string | null;
+  id: number | null;
+} {
+  return {
+    email: "email" in selector ? selector.email : null,
+    phone: "phoneNumber" in selector ? selector.phoneNumber : null,
+    id: "id" in selector ? selector.id : null,
+  };
+}
+
 interface Explanation {
   /** The customer's contacts, oldest (the primary) first. */
   contacts: Contact[];
@@ -28,9 +41,8 @@ export async function explainCustomer(
   selector: CustomerSelector,
   guardrails: Guardrails = {},
 ): Promise<Explanation | null> {
-  const email = "email" in selector ? selector.email : null;
-  const phone = "phoneNumber" in selector ? selector.phoneNumber : null;
-  const seeds = sqlArray("id" in selector ? [selector.id] : [], "integer");
+  const { email, phone, id } = selectorArguments(selector);
+  const seeds = sqlArray(id === null ? [] : [id], "integer");
   const [row] = await queryRows<{ ids: number[] }>(
     db,
     sql`select identify_customer_contact_ids(${email}::text, ${phone}::text, ${seeds}, ${optionsJsonb(guardrails)}) as ids`,
@@ -72,9 +84,40 @@ const day = (date: Date) =>
     .replace("T", " ")
     .replace(/\.\d+Z$/, "Z");
 
-/** One sentence per event, e.g. "contact 27 became secondary of 11". */
-export function describeEvent(event: IdentityEvent): string {
+/**
+ * How the events `npm run relink` writes are told from a request's (lib/relink.ts): their
+ * request id starts with it. Request ids of POST /identify are UUIDs, an import's start with
+ * "import-", an erasure's are ticket references, which never start so.
+ */
+export const RELINK_REQUEST_PREFIX = "relink-";
+
+/**
+ * A relink's move, said as a split or a join: a contact whose former primary is no longer in
+ * its customer was split from it; one whose former primary is still there joined with it.
+ */
+function describeRelink(event: IdentityEvent, members: ReadonlySet<number>): string {
   const who = `contact ${event.contactId}`;
+  const from = event.oldPrimaryId ?? "nothing";
+  if (event.oldPrimaryId !== null && members.has(event.oldPrimaryId)) {
+    return `${who} joined customer ${event.newPrimaryId} with customer ${from} by a relink`;
+  }
+  return event.newPrimaryId === event.contactId
+    ? `${who} was split from customer ${from} by a relink, as the primary of its own customer`
+    : `${who} was split from customer ${from} by a relink, into customer ${event.newPrimaryId}`;
+}
+
+/**
+ * One sentence per event, e.g. "contact 27 became secondary of 11". `members`, the ids of the
+ * customer the event is shown with, tells a relink's split from its join.
+ */
+export function describeEvent(
+  event: IdentityEvent,
+  members: ReadonlySet<number> = new Set(),
+): string {
+  const who = `contact ${event.contactId}`;
+  if (event.kind === "relinked" && event.requestId.startsWith(RELINK_REQUEST_PREFIX)) {
+    return describeRelink(event, members);
+  }
   switch (event.kind) {
     case "created_primary":
       return `${who} was created as a new customer's primary`;
@@ -96,6 +139,7 @@ export function describeEvent(event: IdentityEvent): string {
 /** The explanation as text for a terminal. */
 export function formatExplanation(explanation: Explanation): string {
   const [primary] = explanation.contacts;
+  const members = new Set(explanation.contacts.map((contact) => contact.id));
   const lines = [
     `Customer ${primary?.id} — ${explanation.contacts.length} contact(s)`,
     "",
@@ -115,7 +159,7 @@ export function formatExplanation(explanation: Explanation): string {
     "History:",
     ...(explanation.events.length > 0
       ? explanation.events.map(
-          (e) => `  ${day(e.occurredAt)}  ${describeEvent(e)}, request ${e.requestId}`,
+          (e) => `  ${day(e.occurredAt)}  ${describeEvent(e, members)}, request ${e.requestId}`,
         )
       : ["  (no recorded events: the contacts predate the audit trail)"]),
   ];

@@ -10,7 +10,7 @@ import type { Database } from "./db/client.js";
 import { sqlState } from "./db/errors.js";
 import { queryRows } from "./db/query.js";
 import { optionsJsonb, SQLSTATE_CUSTOMER_TOO_LARGE } from "./db/sql-contract.js";
-import type { CustomerSelector } from "./explain.js";
+import { type CustomerSelector, selectorArguments } from "./explain.js";
 import type { Guardrails } from "./guardrails.js";
 import { describeError } from "./redact.js";
 
@@ -125,9 +125,7 @@ export async function forgetCustomer(
   selector: CustomerSelector,
   options: ForgetOptions,
 ): Promise<ForgetResult> {
-  const email = "email" in selector ? selector.email : null;
-  const phone = "phoneNumber" in selector ? selector.phoneNumber : null;
-  const id = "id" in selector ? selector.id : null;
+  const { email, phone, id } = selectorArguments(selector);
   const { requestId, dryRun = false, lockTimeoutMs, overCap = false } = options;
   checkRequestId(requestId);
   const { maxContacts, ...junk } = options.guardrails ?? {};

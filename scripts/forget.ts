@@ -8,7 +8,6 @@
  * fails. Uses DATABASE_URL, or the embedded database when it is unset.
  */
 import { randomUUID } from "node:crypto";
-import { createInterface } from "node:readline/promises";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
 import { DatabaseUnavailableError } from "../lib/db/errors.js";
 import { ConfigError } from "../lib/errors.js";
@@ -26,7 +25,13 @@ import {
 import { deployedGuardrails } from "../lib/guardrails.js";
 import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
-import { parseCommandLine, SELECTOR_OPTIONS, selectorFrom, UsageError } from "./selector.js";
+import {
+  confirmed,
+  parseCommandLine,
+  SELECTOR_OPTIONS,
+  selectorFrom,
+  UsageError,
+} from "./selector.js";
 
 loadDotEnv();
 
@@ -60,16 +65,6 @@ JUNK_* or MAX_CONTACTS_PER_CUSTOMER here (one that differs from the record is re
 
 // An erasure is an operator's job, not a request's: it may wait for a busy customer longer.
 const LOCK_TIMEOUT_MS = 30_000;
-
-/** Asks on the terminal; true only for an explicit "yes". */
-async function confirmed(question: string): Promise<boolean> {
-  const terminal = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    return (await terminal.question(question)).trim().toLowerCase() === "yes";
-  } finally {
-    terminal.close();
-  }
-}
 
 const sameContacts = (a: ForgetResult, b: ForgetResult) =>
   a.contactIds.join() === b.contactIds.join();

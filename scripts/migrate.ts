@@ -32,6 +32,7 @@ import {
 } from "../lib/db/deployment.js";
 import { checkJunkPatterns, guardrailsFrom } from "../lib/guardrails.js";
 import { describeError } from "../lib/redact.js";
+import { guardrailChangeNotice } from "../lib/relink.js";
 import { loadDotEnv } from "./env.js";
 import { parseCommandLine } from "./selector.js";
 
@@ -165,6 +166,9 @@ try {
     });
     if (values.deploy) {
       const role = target === "production" ? "production" : "preview";
+      // Before the record is replaced: a change of junk lists leaves customers to relink.
+      const notice = await guardrailChangeNotice(connection.db, guardrailsFrom(config));
+      if (notice) console.log(notice);
       await recordDeployment(connection.db, role, here, guardrailsFrom(config));
     }
     console.log(`${applied.length} migration(s) applied; ${name} is up to date.`);

@@ -1,9 +1,10 @@
 /**
  * What the command lines share: reading the arguments (with `--help`), for every tool, and
- * the `--email | --phone | --id` choice of `npm run explain` and `npm run forget`. Their
+ * the `--email | --phone | --id` choice of `npm run explain`, `forget` and `relink`. Their
  * output may be pasted into tickets, so no message here ever quotes an argument, which may be
  * personal data or a password.
  */
+import { createInterface } from "node:readline/promises";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import * as v from "valibot";
 import type { CustomerSelector } from "../lib/explain.js";
@@ -78,5 +79,15 @@ export function selectorFrom(
   } catch (error) {
     if (error instanceof v.ValiError) throw new UsageError(`${error.message}. ${usage}`);
     throw error;
+  }
+}
+
+/** Asks `question` on the terminal; true only for an explicit "yes" (forget, relink). */
+export async function confirmed(question: string): Promise<boolean> {
+  const terminal = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return (await terminal.question(question)).trim().toLowerCase() === "yes";
+  } finally {
+    terminal.close();
   }
 }

@@ -54,6 +54,13 @@ export const contacts = pgTable(
     index("contacts_email_live_idx").on(t.email).where(sql`${t.deletedAt} is null`),
     index("contacts_phone_number_live_idx").on(t.phoneNumber).where(sql`${t.deletedAt} is null`),
     index("contacts_linked_id_live_idx").on(t.linkedId).where(sql`${t.deletedAt} is null`),
+    // Soft-deleted contacts by value: `npm run relink` finds through them the deleted
+    // contacts that bridge a customer (drizzle/functions/identify_relink.sql). Requests
+    // write live rows only, which these indexes never hold, so they cost them nothing.
+    index("contacts_email_deleted_idx").on(t.email).where(sql`${t.deletedAt} is not null`),
+    index("contacts_phone_number_deleted_idx")
+      .on(t.phoneNumber)
+      .where(sql`${t.deletedAt} is not null`),
     // Backstop for the "nothing new, nothing written" rule: the same (email, phone) pair
     // can never be stored twice among live contacts, whatever the caller does.
     uniqueIndex("contacts_identity_live_key")

@@ -1,0 +1,2 @@
+CREATE INDEX "contacts_email_deleted_idx" ON "contacts" USING btree ("email") WHERE "contacts"."deleted_at" is not null;--> statement-breakpoint
+CREATE INDEX "contacts_phone_number_deleted_idx" ON "contacts" USING btree ("phone_number") WHERE "contacts"."deleted_at" is not null;
