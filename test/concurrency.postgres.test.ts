@@ -5,8 +5,10 @@
 import { asc, sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
+import { sqlState } from "../lib/db/errors.js";
 import { checkInvariants } from "../lib/db/invariants.js";
 import { identityEvents } from "../lib/db/schema.js";
+import { SQLSTATE_CUSTOMER_TOO_LARGE } from "../lib/db/sql-contract.js";
 import { identify } from "../lib/identify.js";
 import { allContacts } from "./support/contacts.js";
 import { connect, postgresBackend, resetContacts } from "./support/databases.js";
@@ -161,7 +163,7 @@ describe.skipIf(!backend.available)("concurrent requests on postgres", () => {
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(4);
     expect(
       results.filter(
-        (r) => r.status === "rejected" && (r.reason as { status?: number }).status === 409,
+        (r) => r.status === "rejected" && sqlState(r.reason) === SQLSTATE_CUSTOMER_TOO_LARGE,
       ),
     ).toHaveLength(16);
     expect(await checkInvariants(connection.db)).toEqual(CONSISTENT);
