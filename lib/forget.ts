@@ -7,6 +7,7 @@
  */
 import { sql } from "drizzle-orm";
 import { DrizzleQueryError } from "drizzle-orm/errors";
+import { readConfig } from "./config.js";
 import type { Database } from "./db/client.js";
 import { databaseMessage, innermostCause, sqlState } from "./db/errors.js";
 import { queryRows } from "./db/query.js";
@@ -22,7 +23,10 @@ export interface ForgetOptions {
   requestId: string;
   /** Find, lock and count, but erase nothing. */
   dryRun?: boolean;
-  /** Longest wait for the customer's locks, as for POST /identify; 0 waits forever. */
+  /**
+   * Longest wait for the customer's locks, as for POST /identify; 0 waits forever. Absent:
+   * DB_LOCK_TIMEOUT_MS's default (lib/config.ts), the one place that default is written.
+   */
   lockTimeoutMs?: number;
   /**
    * The guardrails in force: the junk lists, so the customer found is the one POST /identify
@@ -138,7 +142,12 @@ export async function forgetCustomer(
   const email = "email" in selector ? selector.email : null;
   const phone = "phoneNumber" in selector ? selector.phoneNumber : null;
   const id = "id" in selector ? selector.id : null;
-  const { requestId, dryRun = false, lockTimeoutMs, overCap = false } = options;
+  const {
+    requestId,
+    dryRun = false,
+    lockTimeoutMs = readConfig({}).DB_LOCK_TIMEOUT_MS,
+    overCap = false,
+  } = options;
   checkRequestId(requestId);
   const { maxContacts, ...junk } = options.guardrails ?? {};
   // Without the key, identify_lock_customer's search has no cap.
