@@ -203,7 +203,14 @@ BEGIN
         WHERE c.linked_id = (SELECT ck.k FROM customer_key ck) AND c.deleted_at IS NULL)
       LIMIT least(v_max_contacts, c_read_max) + 1
     ), proof AS (
-      SELECT count(*) <= least(v_max_contacts, c_read_max)
+      -- In the order that fails soonest: a request that brings something new (or finds
+      -- nobody) stops at the first line, before any probe of the closure.
+      SELECT (p_email IS NULL OR coalesce(bool_or(m.email = p_email), false))
+             AND (p_phone IS NULL OR coalesce(bool_or(m.phone_number = p_phone), false))
+             AND count(*) <= least(v_max_contacts, c_read_max)
+             -- The primary is there, and it is the oldest: the first in creation order.
+             AND (array_agg(m.id ORDER BY m.created_at, m.id))[1]
+                   = (array_agg(m.id) FILTER (WHERE m.linked_id IS NULL))[1]
              -- Closed: no live contact outside holds one of its values (those the request
              -- brought were read above, as holders), and none links to a secondary.
              AND NOT EXISTS (
@@ -220,12 +227,7 @@ BEGIN
                                                                          v_junk_phone_patterns), false)))
              AND NOT EXISTS (
                    SELECT FROM members m JOIN contacts c ON c.linked_id = m.id
-                    WHERE c.deleted_at IS NULL AND m.linked_id IS NOT NULL)
-             -- The primary is there, and it is the oldest: the first in creation order.
-             AND (array_agg(m.id ORDER BY m.created_at, m.id))[1]
-                   = (array_agg(m.id) FILTER (WHERE m.linked_id IS NULL))[1]
-             AND (p_email IS NULL OR coalesce(bool_or(m.email = p_email), false))
-             AND (p_phone IS NULL OR coalesce(bool_or(m.phone_number = p_phone), false)) AS proven
+                    WHERE c.deleted_at IS NULL AND m.linked_id IS NOT NULL) AS proven
         FROM members m
     )
     SELECT 'unchanged'::text, m.id, m.email, m.phone_number, m.link_precedence, m.linked_id,
