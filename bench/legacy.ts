@@ -7,13 +7,12 @@
  * customers to settle, as a real one does.
  */
 import { sql } from "drizzle-orm";
+import type { Database } from "../lib/db/client.js";
 import { freshDatabase } from "./database.js";
 
-/** Creates the source afresh; drop() removes it. */
-export async function createLegacySource(adminUrl: string, rows: number) {
-  const source = await freshDatabase(adminUrl, "identify_bench_legacy");
-  const { db } = source.connection;
-  await db.execute(sql`create table Contact (
+/** The old service's table, as it made it by hand (unquoted, so PostgreSQL folds the names). */
+export function createLegacyTable(db: Database) {
+  return db.execute(sql`create table Contact (
     id serial primary key,
     phoneNumber varchar,
     email varchar,
@@ -23,6 +22,13 @@ export async function createLegacySource(adminUrl: string, rows: number) {
     updatedAt timestamp not null default now(),
     deletedAt timestamp
   )`);
+}
+
+/** Creates the source afresh; drop() removes it. */
+export async function createLegacySource(adminUrl: string, rows: number) {
+  const source = await freshDatabase(adminUrl, "identify_bench_legacy");
+  const { db } = source.connection;
+  await createLegacyTable(db);
   await db.execute(sql`
     insert into Contact (id, phoneNumber, email, linkedId, linkPrecedence, createdAt, updatedAt)
     select g, '+44' || (7000000000 + g)::text, 'legacy' || g || '@old.example',

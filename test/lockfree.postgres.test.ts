@@ -7,6 +7,7 @@
  */
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createLegacyTable } from "../bench/legacy.js";
 import type { Connection, Database } from "../lib/db/client.js";
 import { checkInvariants, violationCount } from "../lib/db/invariants.js";
 import { queryRows } from "../lib/db/query.js";
@@ -87,10 +88,7 @@ describe.skipIf(!postgresAvailable())("lookups while a writer holds its locks", 
     beforeAll(async () => {
       source = await createPostgresDatabase({ migrated: false });
       legacy = await connect({ DATABASE_URL: source.url });
-      await legacy.db.execute(sql`create table Contact (
-        id serial primary key, phoneNumber varchar, email varchar, linkedId int,
-        linkPrecedence varchar, createdAt timestamp not null default now(),
-        updatedAt timestamp not null default now(), deletedAt timestamp)`);
+      await createLegacyTable(legacy.db);
       await legacy.db.execute(sql`insert into Contact (id, phoneNumber, email, linkPrecedence)
         values (1000, '1955', 'emmett@hillvalley.edu', 'primary')`);
     });
