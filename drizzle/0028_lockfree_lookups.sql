@@ -17,43 +17,36 @@
 -- and write nothing. They are answered by ONE query, with no lock but the table's ACCESS
 -- SHARE (which only ACCESS EXCLUSIVE blocks, and no writer takes that), so a lookup never
 -- waits for a writer: not for a request, an erasure or an import. Why its answer is right:
---   1. Canonical form. Every committed state is canonical: every customer flat (each live
---      secondary links straight to a live primary), its primary its oldest live contact, and
---      no value that is not junk carried by live contacts of two customers. Every writer
---      keeps it, each under locks that serialize it with every other writer of the same
---      customer: requests (path B: identifier locks, customer locks, settle), erasures
---      (identify_forget: the same locks, the whole customer goes), imports and relinking
---      (EXCLUSIVE on contacts, then identify_settle_all or the relink settles every customer
---      they touch). lib/db/invariants.ts checks exactly this after every concurrent test and
---      benchmark.
---   2. One snapshot. Under READ COMMITTED every statement takes a new snapshot, so two
+--   1. One snapshot. Under READ COMMITTED every statement takes a new snapshot, so two
 --      statements could see two different states (a merge committing in between) and
 --      stitch an answer that never existed. The read is one query: every row it looks at
 --      comes from one snapshot, a state in which some set of transactions had committed,
 --      each whole. That state existed at the instant the snapshot was taken, which lies
---      inside the request's window; and by 1 it is canonical.
---   3. What the query proves from its own rows. The live contacts holding the request's
---      linking values all name one primary key k (contact k if it is primary, else k is
---      its linked_id); contact k is live and primary; the customer is k and the live
---      contacts linked to k (at most c_read_max of them, and within the cap); k is the
---      oldest of them; and every value the request brings (junk ones too) is held by one of
---      them. In a canonical state that is the whole customer: a contact of it outside k's
---      links would be a chain, and a contact holding one of its values outside it would put
---      that value in two customers. So the request brings nothing new and the customer
---      needs no settling: path B, run at that instant, would have written nothing and
---      answered exactly these rows. The answer is the customer as it stood at that instant,
---      which is what linearizability asks of a request that writes nothing
---      (test/storm.*.test.ts checks every lookup of a storm against a model for it).
---   4. What it does not prove. It probes no value the request did not bring, so it takes
---      from 1, rather than checking, that no live contact outside holds another value of
---      the customer, and that nothing links to one of its secondaries: the probes that
---      would check it cost as much again as the read. Non-canonical rows the read meets
---      (two primaries among the holders, a chain or a deleted primary on the way, a
---      primary newer than a secondary, a customer over the cap or over c_read_max) fail
---      the proof, and the request goes on to path B, which walks, settles and answers the
---      customer whole. A hand edit elsewhere (a row planted outside that shares a value the
---      request did not bring) is answered as the customer stood before it until a request
---      or an import that meets it settles it; the invariants report it.
+--      inside the request's window.
+--   2. What the query proves from its own rows, in that state. The live contacts holding
+--      the request's linking values all name one primary key k (contact k if it is primary,
+--      else its linked_id); contact k is live and primary; the customer read is k and the
+--      live contacts linked to k (at most c_read_max of them, and within the cap); k is the
+--      oldest of them; every value the request brings (junk ones too) is held by one of
+--      them; and it is closed: no live contact outside holds one of its values that is not
+--      junk (the request's own were read as holders; each other value is one index probe),
+--      and none links to one of its secondaries (one probe each). Then the walk (path B)
+--      would find exactly these contacts, one key, flat, nothing to insert: path B, run at
+--      that instant, would have written nothing and answered exactly these rows. The answer
+--      is the customer as it stood at that instant, which is what linearizability asks of
+--      a request that writes nothing (test/suites/storm.ts checks every answer of its
+--      storms against a model; test/suites/sequences.ts every answer of random sequences).
+--   3. Nothing else is assumed. Data that is not canonical (a chain, two primaries sharing
+--      a value, a deleted primary, a primary newer than a secondary, a row planted by hand)
+--      fails the proof wherever it touches the customer, and the request goes on to path B,
+--      which walks, settles and answers the customer whole. Canonical form is what makes
+--      the proof succeed, and so what makes lookups cheap: every customer flat, its primary
+--      its oldest live contact, no value that is not junk carried by live contacts of two
+--      customers. Every writer keeps it, each under locks that serialize it with every
+--      other writer of the customer: requests (path B: identifier locks, customer locks,
+--      settle), erasures (identify_forget: the same locks, the whole customer goes), imports
+--      and relinking (EXCLUSIVE on contacts, then every customer they touch settled).
+--      lib/db/invariants.ts checks it after every concurrent test and benchmark section.
 --   A request that fails the proof (something new, a merge, a settle, no match, only junk)
 --   goes on to path B in the same statement: one statement per request still.
 --
