@@ -1,5 +1,0 @@
-import { stormSuite } from "./suites/storm.js";
-import { servedDatabase } from "./support/databases.js";
-
-// The storm held to the model (test/suites/storm.ts) through PgBouncer in transaction mode.
-stormSuite(servedDatabase("pgbouncer"));
