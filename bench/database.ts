@@ -48,6 +48,39 @@ export interface BenchDatabase {
   drop(): Promise<void>;
 }
 
+/** A database of the bench's own, dropped first if a run left it behind. */
+interface FreshDatabase {
+  url: string;
+  connection: Connection;
+  drop(): Promise<void>;
+}
+
+/** Drops and creates database `name` on the server of `adminUrl`, with `settings` (ALTER DATABASE … SET). */
+export async function freshDatabase(
+  adminUrl: string,
+  name: string,
+  settings: string[] = [],
+): Promise<FreshDatabase> {
+  const admin = await openBenchConnection(adminUrl);
+  const dropIt = () => admin.db.execute(sql.raw(`drop database if exists ${name} with (force)`));
+  await dropIt();
+  await admin.db.execute(sql.raw(`create database ${name}`));
+  for (const setting of settings) {
+    await admin.db.execute(sql.raw(`alter database ${name} set ${setting}`));
+  }
+  const url = withDatabase(adminUrl, name);
+  const connection = await openBenchConnection(url);
+  return {
+    url,
+    connection,
+    async drop() {
+      await connection.close().catch(() => {});
+      await dropIt();
+      await admin.close();
+    },
+  };
+}
+
 /**
  * Drops and creates `identify_bench_<implementation>` with function statistics on. The
  * minimal implementation's schema is loaded here; the service migrates its own database
@@ -58,13 +91,7 @@ export async function createBenchDatabase(
   implementation: Implementation,
 ): Promise<BenchDatabase> {
   const name = `identify_bench_${implementation}`;
-  const admin = await openBenchConnection(adminUrl);
-  const dropIt = () => admin.db.execute(sql.raw(`drop database if exists ${name} with (force)`));
-  await dropIt();
-  await admin.db.execute(sql.raw(`create database ${name}`));
-  await admin.db.execute(sql.raw(`alter database ${name} set track_functions = 'pl'`));
-  const url = withDatabase(adminUrl, name);
-  const connection = await openBenchConnection(url);
+  const { url, connection, drop } = await freshDatabase(adminUrl, name, ["track_functions = 'pl'"]);
   if (implementation === "minimal") {
     await connection.db.execute(
       sql.raw(readFileSync(new URL("./minimal/schema.sql", import.meta.url), "utf8")),
@@ -82,10 +109,6 @@ export async function createBenchDatabase(
       );
       return row ?? { calls: 0, ms: 0 };
     },
-    async drop() {
-      await connection.close().catch(() => {});
-      await dropIt();
-      await admin.close();
-    },
+    drop,
   };
 }

@@ -51,14 +51,16 @@ interface LoadSpec {
   concurrency: number;
   durationMs: number;
   source: RequestSource;
+  /** Stop early, once this settles (the import section: when the import ends). */
+  until?: Promise<unknown>;
 }
 
 const MAX_PROBLEMS = 5;
 
 /**
  * Runs `concurrency` workers against POST /identify for `durationMs` (or until the source
- * runs dry) and returns exact per-request latencies. Opens its own connections and closes
- * them at the end, so no idle keep-alive socket outlives the run.
+ * runs dry, or `until` settles) and returns exact per-request latencies. Opens its own
+ * connections and closes them at the end, so no idle keep-alive socket outlives the run.
  */
 export async function runClosedLoop(spec: LoadSpec): Promise<LoadResult> {
   const pool = new Pool(spec.origin, {
@@ -78,8 +80,13 @@ export async function runClosedLoop(spec: LoadSpec): Promise<LoadResult> {
 
   const started = performance.now();
   const deadline = started + spec.durationMs;
+  let settled = false;
+  const settle = () => {
+    settled = true;
+  };
+  spec.until?.then(settle, settle);
   const worker = async () => {
-    while (performance.now() < deadline) {
+    while (performance.now() < deadline && !settled) {
       const planned = spec.source();
       if (!planned) {
         exhausted = true;

@@ -1,7 +1,7 @@
 /** The command line of `npm run bench`, parsed once into plain numbers. */
 import { parseArgs } from "node:util";
 
-const SECTIONS = ["cost", "flat", "distance"] as const;
+const SECTIONS = ["cost", "lookups", "import", "flat", "distance"] as const;
 export type Section = (typeof SECTIONS)[number] | "profile";
 
 export interface BenchOptions {
@@ -22,7 +22,7 @@ export interface BenchOptions {
 export const USAGE = `Usage: npm run bench -- [options]
 
   --quick             3 s per run after 1 s of warm-up (default 10 s after 2 s)
-  --only <sections>   comma-separated, of: ${SECTIONS.join(", ")} (default: all three)
+  --only <sections>   comma-separated, of: ${SECTIONS.join(", ")} (default: all)
   --profile           only profile the service under lookups at concurrency 16 (node --cpu-prof)
   --duration <s>      measured seconds per run
   --warmup <s>        warm-up seconds per run

@@ -33,6 +33,24 @@ export interface RunRecord {
   statements?: StatementCount;
   /** 1-minute load average when the window ended. */
   load: number;
+  /** The lookups section's round, 1 to 3. */
+  round?: number;
+}
+
+/** The import section: lookups of existing customers while `npm run import` ran. */
+export interface ImportRun {
+  /** Rows of the old service's table the import read. */
+  rows: number;
+  /** How long the import ran, start to exit. */
+  seconds: number;
+  exitCode: number | null;
+  concurrency: number;
+  requests: number;
+  /** Non-200s, transport failures and wrong answers. */
+  errors: number;
+  problems: string[];
+  latencyMs: LatencySummary;
+  load: number;
 }
 
 export interface BenchResults {
@@ -49,6 +67,7 @@ export interface BenchResults {
   runs: RunRecord[];
   invariantViolations: number;
   profile?: ProfileSummary & { file: string };
+  importRun?: ImportRun;
 }
 
 interface Goal {
@@ -112,10 +131,36 @@ function compare(
 }
 
 const RATIO_GOALS: [WorkloadName, number][] = [
-  ["lookup", 0.8],
-  ["mixed", 0.8],
+  ["mixed", 0.9],
   ["new", 0.6],
 ];
+/** The lookups section: medians of three interleaved rounds at c=16. */
+const LOOKUP_THROUGHPUT_GOAL = 1.1;
+const LOOKUP_DB_GOAL = 0.8;
+/** The import section: every lookup answered, the slowest within this. */
+const IMPORT_SLOWEST_MS = 500;
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[middle] ?? NaN)
+    : ((sorted[middle - 1] ?? NaN) + (sorted[middle] ?? NaN)) / 2;
+};
+
+/** The lookups section's ours ÷ minimal per round, of one figure, and their median. */
+function roundRatios(runs: readonly RunRecord[], figure: (run: RunRecord) => number) {
+  const rounds = [...new Set(runs.filter((r) => r.section === "lookups").map((r) => r.round))];
+  const ratios = rounds.flatMap((round) => {
+    const of = (implementation: Implementation) =>
+      runs.find(
+        (r) => r.section === "lookups" && r.round === round && r.implementation === implementation,
+      );
+    const [ours, minimal] = [of("ours"), of("minimal")];
+    return ours && minimal ? [figure(ours) / figure(minimal)] : [];
+  });
+  return { ratios, median: median(ratios) };
+}
 const DB_GOALS: [WorkloadName, number][] = [
   ["lookup", 1.15],
   ["new", 2],
@@ -123,9 +168,36 @@ const DB_GOALS: [WorkloadName, number][] = [
 const P50_MARGIN_MS = 1;
 const FLAT_GOAL = 1.3;
 
-/** The goals of issues 13 and 11, each with its measured figure. */
-function evaluateGoals(runs: readonly RunRecord[]): Goal[] {
+/** The goals of issues 24, 13 and 11, each with its measured figure. */
+function evaluateGoals(runs: readonly RunRecord[], importRun: ImportRun | undefined): Goal[] {
   const goals: Goal[] = [];
+  const throughput = roundRatios(runs, (r) => r.requestsPerSecond);
+  if (throughput.ratios.length) {
+    const db = roundRatios(runs, (r) => r.dbMsPerCall);
+    const each = (ratios: number[]) => ratios.map((ratio) => `${f(ratio)}x`).join(", ");
+    goals.push(
+      {
+        goal: `lookup throughput at c=16 >= ${LOOKUP_THROUGHPUT_GOAL}x minimal, median of rounds`,
+        measured: `${f(throughput.median)}x (rounds ${each(throughput.ratios)})`,
+        met: throughput.median >= LOOKUP_THROUGHPUT_GOAL,
+      },
+      {
+        goal: `DB time per lookup at c=16 <= ${LOOKUP_DB_GOAL}x minimal, median of rounds`,
+        measured: `${f(db.median)}x (rounds ${each(db.ratios)})`,
+        met: db.median <= LOOKUP_DB_GOAL,
+      },
+    );
+  }
+  if (importRun) {
+    goals.push({
+      goal: `lookups at c=${importRun.concurrency} during the import: all 200, slowest < ${IMPORT_SLOWEST_MS} ms`,
+      measured: `${importRun.errors} of ${count(importRun.requests)} failed, slowest ${f(importRun.latencyMs.max)} ms`,
+      met:
+        importRun.errors === 0 &&
+        importRun.requests > 0 &&
+        importRun.latencyMs.max < IMPORT_SLOWEST_MS,
+    });
+  }
   for (const [workload, floor] of RATIO_GOALS) {
     const c = compare(runs, "cost", workload, 16, (r) => r.requestsPerSecond);
     if (c)
@@ -300,6 +372,40 @@ export function renderReport(results: BenchResults): string {
       ),
     );
   }
+  const lookups = section("lookups");
+  if (lookups.length) {
+    out.push(
+      "",
+      "Lookups at c=16, three rounds, ours and minimal interleaved (one database each, ANALYZEd)",
+    );
+    out.push(
+      table(
+        ["round", ...RUN_HEADERS],
+        lookups.map((r) => [String(r.round ?? "-"), ...runRow(r)]),
+      ),
+    );
+  }
+  const importRun = results.importRun;
+  if (importRun) {
+    out.push(
+      "",
+      `Lookups of existing customers at c=${importRun.concurrency} during npm run import of ${count(importRun.rows)} rows ` +
+        `(${f(importRun.seconds, 1)} s, exit code ${importRun.exitCode})`,
+      table(
+        ["requests", "errors", "p50", "p99", "max", "load"],
+        [
+          [
+            count(importRun.requests),
+            String(importRun.errors),
+            f(importRun.latencyMs.p50),
+            f(importRun.latencyMs.p99),
+            f(importRun.latencyMs.max),
+            f(importRun.load),
+          ],
+        ],
+      ),
+    );
+  }
   const flat = section("flat");
   if (flat.length) {
     out.push(
@@ -345,14 +451,18 @@ export function renderReport(results: BenchResults): string {
     out.push(renderProfile(p));
   }
   out.push("", ...renderStatements(results));
-  const problems = runs.flatMap((r) =>
-    r.problems.map((p) => `${r.section} ${r.implementation} ${r.workload} c${r.concurrency}: ${p}`),
-  );
+  const problems = runs
+    .flatMap((r) =>
+      r.problems.map(
+        (p) => `${r.section} ${r.implementation} ${r.workload} c${r.concurrency}: ${p}`,
+      ),
+    )
+    .concat((results.importRun?.problems ?? []).map((p) => `import lookups: ${p}`));
   if (problems.length)
     out.push("", "Problems (first few per run):", ...problems.map((p) => `  ${p}`));
-  const goals = evaluateGoals(runs);
+  const goals = evaluateGoals(runs, results.importRun);
   if (goals.length) {
-    out.push("", "Goals (issues 11 and 13)");
+    out.push("", "Goals (issues 24, 13 and 11)");
     out.push(
       table(
         ["goal", "measured", "status"],

@@ -4,12 +4,14 @@
  * closed-loop HTTP load, and reports where each request's cost goes: throughput and latency,
  * database time per call (pg_stat_user_functions) and Node CPU per request (/proc of the
  * server's processes) and statements sent per request (pg_stat_statements, on a throwaway
- * cluster when the given server does not preload it: statements.ts). Sections: cost (every workload at c=16 and c=1), flat (lookups at
+ * cluster when the given server does not preload it: statements.ts). Sections: cost (every
+ * workload at c=16 and c=1), lookups (three interleaved rounds at c=16), import (lookups
+ * while npm run import brings 300,000 rows), flat (lookups at
  * growing table sizes with no ANALYZE), distance (c=1 with the database 5 and 10 ms away),
  * and --profile (a CPU profile of the service). Prints the report, writes
  * bench/results/latest.json; exits 1 on an invariant violation or an aborted run.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, totalmem } from "node:os";
@@ -26,11 +28,12 @@ import {
   withDatabase,
 } from "./database.js";
 import { type DelayProxy, startDelayProxy } from "./delay-proxy.js";
+import { createLegacySource } from "./legacy.js";
 import { type RequestSource, runClosedLoop, summarize } from "./load.js";
 import { type BenchOptions, readOptions, USAGE } from "./options.js";
 import { countContacts, preloadCustomers, prepareMergePairs, sampleContacts } from "./preload.js";
 import { readProfile, summarizeProfile } from "./profile.js";
-import { type BenchResults, type RunRecord, renderReport } from "./report.js";
+import { type BenchResults, type ImportRun, type RunRecord, renderReport } from "./report.js";
 import { type Implementation, type ServiceProcess, startService } from "./server.js";
 import { type BenchServer, chooseServer, statementsBetween } from "./statements.js";
 import { MERGE_SHARE, requestSource, WORKLOADS, type WorkloadName } from "./workloads.js";
@@ -41,6 +44,11 @@ const PRELOAD_ROWS = 10_000;
 /** Table sizes of the flat section: near-empty first. */
 const FLAT_ROWS = [100, 5_000, 20_000, 60_000, 200_000];
 const DISTANCES_MS = [0, 5, 10];
+/** Rounds of the lookups section. */
+const LOOKUP_ROUNDS = 3;
+/** Rows of the old service's table the import section imports, and its lookups' concurrency. */
+const IMPORT_ROWS = 300_000;
+const IMPORT_CONCURRENCY = 4;
 const SAMPLE_SIZE = 20_000;
 /** The service runs with API keys on, as a public deployment must; the minimal one ignores it. */
 const API_KEY = randomBytes(24).toString("hex");
@@ -129,7 +137,11 @@ class Bench {
     side: Side,
     workload: WorkloadName,
     concurrency: number,
-    { analyze = false, distanceMs = 0 } = {},
+    {
+      analyze = false,
+      distanceMs = 0,
+      round,
+    }: { analyze?: boolean; distanceMs?: number; round?: number } = {},
   ): Promise<RunRecord> {
     const { database, service } = side;
     const db = database.connection.db;
@@ -186,6 +198,7 @@ class Bench {
           statements: statementsBetween(statementsBefore, statementsAfter, result.requests),
         }),
       load: load1(),
+      ...(round !== undefined && { round }),
     };
     const key = `${side.implementation} ${concurrency}`;
     if (distanceMs === 0) {
@@ -219,6 +232,79 @@ async function cost(bench: Bench) {
         bench.measure("cost", side, workload, concurrency, { analyze: true }),
       );
     }
+  }
+}
+
+/** Three rounds of lookups at c=16, ours and minimal interleaved, on one database each. */
+async function lookups(bench: Bench) {
+  const sides = await bench.start(["ours", "minimal"]);
+  await bench.preload(sides, PRELOAD_ROWS, true);
+  for (let round = 1; round <= LOOKUP_ROUNDS; round++) {
+    await bench.both(sides, round, (side) =>
+      bench.measure("lookups", side, "lookup", 16, { analyze: true, round }),
+    );
+  }
+}
+
+/**
+ * Lookups of the preloaded customers at c=4 while `npm run import` (its own process, as an
+ * operator runs it) brings IMPORT_ROWS rows of the old service's table into the same
+ * database, from start to exit.
+ */
+async function importing(bench: Bench): Promise<ImportRun> {
+  const [side] = await bench.start(["ours"]);
+  if (!side) throw new Error("no service");
+  await bench.preload([side], PRELOAD_ROWS, true);
+  const db = side.database.connection.db;
+  const sample = await sampleContacts(db, SAMPLE_SIZE);
+  progress(`  creating the old service's table of ${IMPORT_ROWS.toLocaleString("en-US")} rows`);
+  const source = await createLegacySource(bench.options.adminUrl, IMPORT_ROWS);
+  try {
+    const loop = (durationMs: number, until?: Promise<unknown>) =>
+      runClosedLoop({
+        origin: side.service.origin,
+        apiKey: API_KEY,
+        concurrency: IMPORT_CONCURRENCY,
+        durationMs,
+        source: requestSource("lookup", { sample, pairs: [] }, 0),
+        ...(until && { until }),
+      });
+    await loop(bench.options.serviceWarmupMs);
+    progress(`  npm run import, with lookups at c=${IMPORT_CONCURRENCY} until it exits`);
+    const started = performance.now();
+    const child = spawn("npm", ["run", "import", "--", "--from", source.url], {
+      env: {
+        ...process.env,
+        DATABASE_URL: side.database.url,
+        JUNK_EMAILS: "",
+        JUNK_PHONE_NUMBERS: "",
+        MAX_CONTACTS_PER_CUSTOMER: "",
+      },
+      stdio: "ignore",
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const result = await loop(60 * 60 * 1000, exited);
+    const exitCode = await exited;
+    const run: ImportRun = {
+      rows: IMPORT_ROWS,
+      seconds: (performance.now() - started) / 1000,
+      exitCode,
+      concurrency: IMPORT_CONCURRENCY,
+      requests: result.requests,
+      errors: result.errors + result.wrongAnswers,
+      problems: result.problems.concat(
+        exitCode === 0 ? [] : [`the import exited with ${exitCode}`],
+      ),
+      latencyMs: summarize(result.latenciesMs),
+      load: load1(),
+    };
+    progress(
+      `  import ${run.seconds.toFixed(1)} s (exit ${exitCode}): ${run.requests} lookups, ` +
+        `${run.errors} errors, p99 ${run.latencyMs.p99.toFixed(2)} ms, max ${run.latencyMs.max.toFixed(2)} ms`,
+    );
+    return run;
+  } finally {
+    await source.drop();
   }
 }
 
@@ -305,10 +391,13 @@ async function main(): Promise<number> {
 
   let aborted: unknown;
   let profileSummary: BenchResults["profile"];
+  let importRun: ImportRun | undefined;
   try {
     for (const section of options.sections) {
       progress(`section ${section}`);
       if (section === "cost") await cost(bench);
+      else if (section === "lookups") await lookups(bench);
+      else if (section === "import") importRun = await importing(bench);
       else if (section === "flat") await flat(bench);
       else if (section === "distance") await distance(bench);
       else profileSummary = await profile(bench);
@@ -340,6 +429,7 @@ async function main(): Promise<number> {
     runs: bench.runs,
     invariantViolations: bench.invariantViolations,
     ...(profileSummary && { profile: profileSummary }),
+    ...(importRun && { importRun }),
   };
   await mkdir(RESULTS, { recursive: true });
   await writeFile(join(RESULTS, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);

@@ -6,6 +6,7 @@
  * call it the same way. Nothing here ever returns or prints an erased value.
  */
 import { sql } from "drizzle-orm";
+import { readConfig } from "./config.js";
 import type { Database } from "./db/client.js";
 import { sqlState } from "./db/errors.js";
 import { queryRows } from "./db/query.js";
@@ -22,7 +23,10 @@ export interface ForgetOptions {
   requestId: string;
   /** Find, lock and count, but erase nothing. */
   dryRun?: boolean;
-  /** Longest wait for the customer's locks, as for POST /identify; 0 waits forever. */
+  /**
+   * Longest wait for the customer's locks, as for POST /identify; 0 waits forever. Absent:
+   * DB_LOCK_TIMEOUT_MS's default (lib/config.ts), the one place that default is written.
+   */
   lockTimeoutMs?: number;
   /**
    * The guardrails in force: the junk lists, so the customer found is the one POST /identify
@@ -126,7 +130,12 @@ export async function forgetCustomer(
   options: ForgetOptions,
 ): Promise<ForgetResult> {
   const { email, phone, id } = selectorArguments(selector);
-  const { requestId, dryRun = false, lockTimeoutMs, overCap = false } = options;
+  const {
+    requestId,
+    dryRun = false,
+    lockTimeoutMs = readConfig({}).DB_LOCK_TIMEOUT_MS,
+    overCap = false,
+  } = options;
   checkRequestId(requestId);
   const { maxContacts, ...junk } = options.guardrails ?? {};
   // Without the key, identify_lock_customer's search has no cap.

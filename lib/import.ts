@@ -20,8 +20,11 @@
  *   decisions are made in SQL over the staging table, and the rows are then copied into
  *   `contacts` in one INSERT … SELECT: `linked_id` references `contacts.id`, and PostgreSQL
  *   checks that reference at the end of the statement, so links may point forward.
- * - `contacts` is locked (ACCESS EXCLUSIVE) from its first write to the commit, so a request
- *   served meanwhile waits instead of deciding on a table about to change under it.
+ * - `contacts` is locked in EXCLUSIVE mode from its first write to the commit: every writer
+ *   (a request's locked path, an erasure) takes ROW EXCLUSIVE before it reads, so it waits
+ *   instead of deciding on a table about to change under it, while plain reads go through:
+ *   a lookup answers from the state before the import, without waiting
+ *   (drizzle/functions/identify_contact.sql, path A).
  * - An erasure holds (docs/privacy.md): the source still has every erased row, and without a
  *   check a second run would bring them back with their old ids. So a row whose id an
  *   `erasures` record lists is skipped, and so is a live row with the same values as one of
@@ -31,8 +34,8 @@
  *   email or phone number is on the erased-values list, the keyed hash of every value an
  *   erasure took (the erased_values table, written by a trigger on the erasure's delete);
  *   a junk value never suppresses a row, as it never links one. These checks run after the
- *   lock: `npm run forget` takes row locks on `contacts`, so an erasure either committed
- *   before it and is seen, or waits for the import to commit.
+ *   lock: `npm run forget` takes ROW EXCLUSIVE on `contacts` before it reads, so an erasure
+ *   either committed before it and is seen, or waits for the import to commit.
  * - The old service's table comes in two shapes: created by hand, unquoted (`contact`,
  *   `phonenumber`, …, as PostgreSQL folds them), or by Prisma, quoted (`"Contact"`,
  *   `"phoneNumber"`, …). Columns are matched case-insensitively, so either reads the same.
@@ -183,7 +186,7 @@ export async function importFromLegacy(
     // Autovacuum never analyzes temporary tables; the statements below join this one.
     await tx.execute(sql.raw(`analyze ${STAGING}`));
 
-    await tx.execute(sql`lock table contacts in access exclusive mode`);
+    await tx.execute(sql`lock table contacts in exclusive mode`);
     await classify(tx, options.guardrails ?? {});
     await resolveLinks(tx);
     await tx.execute(sql`

@@ -10,6 +10,7 @@
  * contact ids only, since the output goes into tickets.
  */
 import { sql } from "drizzle-orm";
+import { readConfig } from "./config.js";
 import type { Database } from "./db/client.js";
 import { readDeployment } from "./db/deployment.js";
 import { queryRows } from "./db/query.js";
@@ -48,7 +49,10 @@ export interface RelinkOptions {
   requestId: string;
   /** Lock, read and decide, but write nothing. */
   dryRun?: boolean;
-  /** Longest wait for each customer lock; 0 waits forever. */
+  /**
+   * Longest wait for each lock; 0 waits forever. Absent: DB_LOCK_TIMEOUT_MS's default
+   * (lib/config.ts), the one place that default is written.
+   */
   lockTimeoutMs?: number;
   /**
    * The guardrails in force (the deployment's record): only the junk lists count. There is
@@ -86,7 +90,7 @@ export async function relinkCustomer(
   options: RelinkOptions,
 ): Promise<RelinkResult> {
   const { email, phone, id } = selectorArguments(selector);
-  const { requestId, dryRun = false, lockTimeoutMs } = options;
+  const { requestId, dryRun = false, lockTimeoutMs = readConfig({}).DB_LOCK_TIMEOUT_MS } = options;
   const rows = await queryRows<RelinkRow>(
     db,
     sql`select primary_id, contact_ids, moved_ids, old_primary_ids, shares_value

@@ -39,7 +39,7 @@ async function workOfLookup(db: Database, email: string, options: object): Promi
         .transaction((savepoint) =>
           queryRows(
             savepoint,
-            sql`select count(*) from identify_contact(${email}::text, null, ${JSON.stringify(options)}::jsonb)`,
+            sql`select count(*) from identify_contact(${email}::text, null, ${JSON.stringify({ lockTimeoutMs: 5_000, ...options })}::jsonb)`,
           ),
         )
         .catch(() => undefined);

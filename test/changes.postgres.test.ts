@@ -147,7 +147,9 @@ describe.skipIf(!database.available)("the change feed under concurrent writes on
     let late = 0;
     await other.db.transaction(async (tx) => {
       // Writes, so it has its transaction id, and stays open past the next request's commit.
-      await tx.execute(sql`select * from identify_contact('early@x.io', '1', '{}'::jsonb)`);
+      await tx.execute(
+        sql`select * from identify_contact('early@x.io', '1', '{"lockTimeoutMs": 5000}'::jsonb)`,
+      );
       late = await post("late@x.io", "2");
       await consumer.readToEnd();
       expect(consumer.applied).toEqual([]);
@@ -172,7 +174,9 @@ describe.skipIf(!database.available)("the change feed under concurrent writes on
       // ... then a request with a larger id merges p3 under p2 and commits ...
       expect(await post("p2@x.io", "3")).toBe(p2);
       // ... and only then does it merge p2's customer, p3 with it, under p1.
-      await tx.execute(sql`select * from identify_contact('p1@x.io', '3', '{}'::jsonb)`);
+      await tx.execute(
+        sql`select * from identify_contact('p1@x.io', '3', '{"lockTimeoutMs": 5000}'::jsonb)`,
+      );
     });
     const consumer = new Consumer(1000, AUTH);
     await consumer.readToEnd();
@@ -191,7 +195,9 @@ describe.skipIf(!database.available)("the change feed under concurrent writes on
     let late = 0;
     await other.db
       .transaction(async (tx) => {
-        await tx.execute(sql`select * from identify_contact('rolled@x.io', '1', '{}'::jsonb)`);
+        await tx.execute(
+          sql`select * from identify_contact('rolled@x.io', '1', '{"lockTimeoutMs": 5000}'::jsonb)`,
+        );
         late = await post("late@x.io", "2");
         await consumer.readToEnd();
         tx.rollback();

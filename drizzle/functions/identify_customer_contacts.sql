@@ -36,8 +36,8 @@
 -- never says `deleted_at IS NULL` (liveness is read from the row, or tested as
 -- coalesce(deleted_at IS NULL, false), which the planner cannot match): that predicate
 -- would qualify every partial index on live rows, and a plan made without statistics reads
--- one whole as if it were small. An OR of the four conditions did just that: a lookup cost
--- 0.8 ms at 1,000 rows and 520 ms at 200,000 until the first ANALYZE.
+-- one whole as if it were small. An OR of the four conditions did just that, and a lookup
+-- grew with the table until the first ANALYZE (bench/README.md, "Planned once").
 CREATE OR REPLACE FUNCTION identify_customer_contacts(p_email text, p_phone text, p_seed_ids integer[], p_options jsonb, p_limit integer DEFAULT NULL, p_deadline timestamptz DEFAULT NULL)
 RETURNS TABLE (id integer, email text, phone_number text, linked_id integer, created_at timestamptz)
 LANGUAGE plpgsql STABLE

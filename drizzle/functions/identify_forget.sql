@@ -8,7 +8,9 @@
 --
 -- p_options, the options jsonb (lib/db/sql-contract.ts; every key optional):
 --   requestId          text     recorded on the erasure row
---   lockTimeoutMs      integer  longest lock wait before SQLSTATE 55P03 (default 5000; 0 = forever)
+--   lockTimeoutMs      integer  required: longest lock wait before SQLSTATE 55P03 (0 = forever);
+--                               lib/forget.ts always sends it (DB_LOCK_TIMEOUT_MS's default,
+--                               lib/config.ts, unless told otherwise)
 --   dryRun             boolean  find, lock and count, but write nothing
 --   maxContacts        integer  the cap, as identify_contact applies it: refuse (SQLSTATE IDC01,
 --                               nothing written) a customer of more live contacts than this
@@ -20,13 +22,17 @@
 -- a customer grown huge costs an erasure, like a request, about the cap's worth of reading
 -- before it is refused; `npm run forget` then names the flag that removes the cap.
 --
--- Locks: exactly those of identify_contact and in its order (see identify_contact.sql):
+-- Locks: exactly those of identify_contact's locked path and in its order (see
+-- identify_contact.sql): ROW EXCLUSIVE on contacts before the first read (so an import
+-- or a relink, EXCLUSIVE, never changes the customer between this read and the delete),
 -- the identifier lock of the email or phone given, then the customer locks, taken and the
 -- customer read under them by the routine identify_contact uses, identify_lock_customer (its
 -- header has the protocol). Every request that could add to, merge into or relink this customer holds
 -- one of those customer locks while it writes, so a request either finishes before the
 -- erasure reads the customer (and is erased with it), or reads it again after the erasure
--- committed, finds nothing, and starts a brand-new customer, as a stranger would.
+-- committed, finds nothing, and starts a brand-new customer, as a stranger would. None of
+-- them holds back a lookup: identify_contact answers one without a lock, as the customer
+-- stood before the erasure until it commits.
 --
 -- Soft-deleted contacts are invisible to identify_customer_contact_ids, but they carry the
 -- person's values and may link to the customer (a foreign key would refuse the delete), so
@@ -38,7 +44,8 @@
 -- Junk values (identify_junk_list) belong to nobody: a junk email or phone cannot name a
 -- customer (22023; erase by contact id instead), and other customers keep theirs.
 --
--- Errors it raises: 22023 unless exactly one identifier is given, or when it is junk;
+-- Errors it raises: 22023 unless exactly one identifier is given, when it is junk, or
+-- when lockTimeoutMs is missing;
 -- IDC01 when the customer has more live contacts than maxContacts; 55000 when a live
 -- contact outside the customer links to a contact being erased (left by older data;
 -- identify_settle_all heals it), so another customer is never touched; 55P03 after
@@ -62,6 +69,7 @@ DECLARE
   v_junk_phones text[] := identify_junk_list(v_options, 'junkPhones');
   v_junk_phone_patterns text[] := identify_junk_list(v_options, 'junkPhonePatterns');
   v_seeds integer[] := array_remove(ARRAY[p_id], NULL);
+  v_lock_timeout_ms integer := (v_options ->> 'lockTimeoutMs')::integer;
   v_seqscan text;
   v_members integer[];
   v_erased integer[];
@@ -80,7 +88,11 @@ BEGIN
     RAISE EXCEPTION 'that identifier is a junk value, shared by many customers: erase by contact id'
       USING ERRCODE = '22023';
   END IF;
-  PERFORM set_config('lock_timeout', coalesce(v_options ->> 'lockTimeoutMs', '5000'), true);
+  IF v_lock_timeout_ms IS NULL THEN
+    RAISE EXCEPTION 'identify_forget needs the lockTimeoutMs option' USING ERRCODE = '22023';
+  END IF;
+  PERFORM set_config('lock_timeout', v_lock_timeout_ms::text, true);
+  LOCK TABLE contacts IN ROW EXCLUSIVE MODE;
 
   -- Lock 1, the identifier lock, keyed as identify_contact keys it.
   IF p_email IS NOT NULL THEN
@@ -98,7 +110,7 @@ BEGIN
   PERFORM set_config('enable_seqscan', 'off', true);
   v_members := (identify_lock_customer(p_email, p_phone, p_email, p_phone, v_seeds, v_options,
                                        (v_options ->> 'maxContacts')::integer, NULL,
-                                       coalesce((v_options ->> 'lockTimeoutMs')::integer, 5000))).member_ids;
+                                       v_lock_timeout_ms)).member_ids;
   PERFORM set_config('enable_seqscan', v_seqscan, true);
 
   IF cardinality(v_members) = 0 THEN
@@ -127,8 +139,9 @@ BEGIN
   v_erased := ARRAY(SELECT unnest(v_erased) ORDER BY 1);
 
   -- EXCEPT, not `c.id <> ALL (v_erased)`: against an array parameter (the generic plan) that
-  -- compares each row with every element, 7.6 s for a 50,000-contact customer on
-  -- PostgreSQL 15; the hashed set difference takes 0.27 s.
+  -- compares each row with every element, which for a customer of tens of thousands of
+  -- contacts took seconds; the hashed set difference takes a small fraction of that
+  -- (bench/README.md, "Planned once").
   SELECT o.id INTO v_outsider
     FROM (SELECT c.id FROM contacts c WHERE c.linked_id = ANY (v_erased)
           EXCEPT SELECT unnest(v_erased)) o

@@ -3,7 +3,8 @@
 -- that takes a customer lock or names their lock space; identify_contact (POST /identify) and
 -- identify_forget (erasure) both call it, for an erasure and a request must lock a customer
 -- the same way, in the same order, or they could deadlock. The caller already holds its
--- identifier locks and has set lock_timeout.
+-- identifier locks (and ROW EXCLUSIVE on contacts) and has set lock_timeout. Lookups that
+-- write nothing never come here: identify_contact answers them without a lock (its path A).
 --
 -- Customer locks are two-key advisory locks, (lock space, contact id), transaction-scoped.
 -- PostgreSQL keeps two-key and one-bigint advisory locks apart, so they never meet the
@@ -123,7 +124,8 @@ BEGIN
   END IF;
   -- Nobody holds the values: no customer, nothing to lock or read. That read came after the
   -- caller's identifier locks, which every request that could add a contact holding them
-  -- takes, and an import locks the whole table, so it waits for this transaction.
+  -- takes, and after its ROW EXCLUSIVE lock on contacts, so an import (EXCLUSIVE) waits for
+  -- this transaction.
   -- (The new-contact path: only member_ids is set, the rest stays NULL.)
   IF cardinality(v_keys_to_lock) = 0 THEN
     member_ids := '{}';

@@ -37,7 +37,11 @@
 -- the region reaches the same customer under the same guardrails, so it holds one of those
 -- keys while it writes: it either finished before, or reads the relinked customers after this
 -- commits, never half a split. The identifier locks of requests are not needed: a relink
--- creates no contact and waits for no lock while it holds one.
+-- creates no contact and waits for no lock while it holds one. Before its first read it takes
+-- ROW EXCLUSIVE on contacts, as every writer does (identify_contact.sql, path B, says why): an
+-- import, under EXCLUSIVE, then either committed before the read or waits for this to commit.
+-- Lookups take no lock (identify_contact.sql, path A) and never wait for a relink; they read
+-- the customers as they stood before it commits, or after.
 --
 -- The components are found in memory: the region's contacts get positions in age order,
 -- each shared non-junk value links its live holders to the oldest of them (k - 1 edges for
@@ -47,11 +51,13 @@
 --
 -- p_options, the options jsonb (lib/db/sql-contract.ts; every key optional):
 --   requestId      text      recorded on every identity event ('relinked', one per moved contact)
---   lockTimeoutMs  integer   longest wait for each customer lock before 55P03 (default 5000; 0 = forever)
+--   lockTimeoutMs  integer   required: longest wait for each lock before 55P03 (0 = forever);
+--                            lib/relink.ts sends DB_LOCK_TIMEOUT_MS, whose default lib/config.ts holds
 --   dryRun         boolean   lock, read and decide, but write nothing
 --   junkEmails, junkEmailPatterns, junkPhones, junkPhonePatterns   text[]   the values that never link
 --
--- Errors it raises: 22023 unless exactly one of p_email, p_phone, p_id is given; 55P03 after
+-- Errors it raises: 22023 unless exactly one of p_email, p_phone, p_id is given, or without
+-- lockTimeoutMs; 55P03 after
 -- lockTimeoutMs. IDR02, the region grew through a deleted contact, is caught inside and
 -- never leaves. Its messages never quote a value.
 --
@@ -74,7 +80,7 @@ DECLARE
   v_options jsonb := coalesce(p_options, '{}');
   v_request_id text := coalesce(v_options ->> 'requestId', 'unknown');
   v_dry_run boolean := coalesce((v_options ->> 'dryRun')::boolean, false);
-  v_lock_timeout_ms integer := coalesce((v_options ->> 'lockTimeoutMs')::integer, 5000);
+  v_lock_timeout_ms integer := (v_options ->> 'lockTimeoutMs')::integer;
   v_junk_emails text[] := identify_junk_list(v_options, 'junkEmails');
   v_junk_email_patterns text[] := identify_junk_list(v_options, 'junkEmailPatterns');
   v_junk_phones text[] := identify_junk_list(v_options, 'junkPhones');
@@ -93,7 +99,11 @@ BEGIN
     RAISE EXCEPTION 'identify_relink needs exactly one of an email, a phone number or a contact id'
       USING ERRCODE = '22023';
   END IF;
+  IF v_lock_timeout_ms IS NULL THEN
+    RAISE EXCEPTION 'identify_relink needs the lockTimeoutMs option' USING ERRCODE = '22023';
+  END IF;
   v_ignored := set_config('lock_timeout', v_lock_timeout_ms::text, true) IS NULL;
+  LOCK TABLE contacts IN ROW EXCLUSIVE MODE;
 
   -- The customer locks, and the region's live contacts read under them. The value given
   -- links even when it is junk: `relink --email test@test.com` reaches every customer that

@@ -2,9 +2,12 @@
 -- such as an import from the service identify replaced (lib/import.ts). Returns how many
 -- contacts changed.
 --
--- ACCESS EXCLUSIVE, because a request that had read a customer before a weaker lock must
--- not write from that stale read afterwards; requests wait for it instead. The bookkeeping
--- table is emptied first, so a second call in one transaction works too.
+-- EXCLUSIVE, which holds back every writer but lets plain reads through: lookups
+-- (identify_contact's path A) go on answering from the state before it. A request that
+-- had read a customer before it must not write from that stale read afterwards: every
+-- writer takes ROW EXCLUSIVE before its first read (identify_contact's lock 0,
+-- identify_forget), so it either ended before this lock or waits for its commit. The
+-- bookkeeping table is emptied first, so a second call in one transaction works too.
 CREATE OR REPLACE FUNCTION identify_settle_all(p_request_id text, p_options jsonb DEFAULT '{}')
 RETURNS integer
 LANGUAGE plpgsql VOLATILE
@@ -15,7 +18,7 @@ DECLARE
   v_changed integer;
   v_total integer := 0;
 BEGIN
-  LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE;
+  LOCK TABLE contacts IN EXCLUSIVE MODE;
   CREATE TEMP TABLE IF NOT EXISTS identify_settled (id integer PRIMARY KEY) ON COMMIT DROP;
   TRUNCATE identify_settled;
   FOR v_contact IN

@@ -1,7 +1,19 @@
 /**
- * The invariants every reconciliation must preserve, as SQL that counts violations. The
- * tests run them after concurrent bursts; the benchmark runs them after every workload.
- * Only live contacts count: deleted ones do not exist for reconciliation.
+ * Canonical form, the state every writer leaves the data in (requests, erasures, imports,
+ * relinking), as SQL that counts violations. Lookups answer from one lock-free read that
+ * is fastest on canonical data and falls back to the locked path wherever it is not
+ * (drizzle/functions/identify_contact.sql, path A), so this is checked, not assumed: the
+ * tests run it after every concurrent suite, and the benchmark after every section. Only
+ * live contacts count: deleted ones do not exist for reconciliation.
+ *
+ * Canonical form, promise by promise:
+ * - every customer is flat: each live secondary links straight to a live primary
+ *   (secondaryNotOnLivePrimary);
+ * - its primary is its oldest live contact (primaryNotOldest);
+ * - no value that is not junk is carried by live contacts of two customers
+ *   (identifierInTwoCustomers);
+ * - and no two live contacts hold the same (email, phone number) (duplicateRows; also a
+ *   unique partial index).
  */
 import { sql } from "drizzle-orm";
 import type { Guardrails } from "../guardrails.js";
@@ -10,7 +22,7 @@ import { queryRows } from "./query.js";
 import { optionsJsonb } from "./sql-contract.js";
 
 interface InvariantReport {
-  /** A primary with an older contact in its customer. */
+  /** A primary with an older live contact in its customer. */
   primaryNotOldest: number;
   /** A secondary whose linked_id is not a live primary (a chain, or a dangling link). */
   secondaryNotOnLivePrimary: number;

@@ -288,7 +288,7 @@ export function forgetSuite(backend: Backend) {
             .transaction((savepoint) =>
               queryRows(
                 savepoint,
-                sql`select * from identify_forget(${email}::text, null, null, ${JSON.stringify(options)}::jsonb)`,
+                sql`select * from identify_forget(${email}::text, null, null, ${JSON.stringify({ lockTimeoutMs: 5_000, ...options })}::jsonb)`,
               ),
             )
             .catch(() => undefined);

@@ -456,7 +456,13 @@ async function copyThroughNeon(): Promise<ScratchDatabase> {
   };
 }
 
-/** Empties the contacts and their audit trail and restarts ids, between tests. */
+/**
+ * Empties the contacts, their audit trail and what erasures leave (their records and the
+ * erased-values list, which would otherwise keep a later test's rows out) and restarts ids,
+ * between tests.
+ */
 export async function resetContacts(connection: Connection): Promise<void> {
-  await connection.db.execute(sql`truncate contacts, identity_events, erasures restart identity`);
+  await connection.db.execute(
+    sql`truncate contacts, identity_events, erasures, erased_values restart identity`,
+  );
 }
