@@ -62,7 +62,7 @@ async function templateCopy(original: TestDatabase): Promise<string> {
 
 /** A change in the database `db` reaches, in a transaction of its own: a new contact. */
 const write = (db: Database, email: string) =>
-  db.execute(sql`select * from identify_contact(${email}, null, '{}'::jsonb)`);
+  db.execute(sql`select * from identify_contact(${email}, null, '{"lockTimeoutMs": 5000}'::jsonb)`);
 
 /** A page of `db`'s feed after `after` (the beginning without it), as the handler reads one. */
 const page = (db: Database, after?: string) =>
