@@ -5,13 +5,12 @@
  * deployment recorded in that database (lib/guardrails.ts deployedGuardrails), so that it
  * links contacts exactly as the deployed function does.
  */
+import { pathToFileURL } from "node:url";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
 import { explainCustomer, formatExplanation } from "../lib/explain.js";
 import { deployedGuardrails } from "../lib/guardrails.js";
 import { loadDotEnv } from "./env.js";
 import { parseCommandLine, SELECTOR_OPTIONS, selectorFrom } from "./selector.js";
-
-loadDotEnv();
 
 const USAGE = "Usage: npm run explain -- --email <email> | --phone <number> | --id <contact id>";
 
@@ -21,23 +20,36 @@ Prints the customer that email, phone number or contact id belongs to, what link
 contacts, and its history. Reads DATABASE_URL (or the embedded database), and links
 contacts with the guardrails the deployment recorded there; exits 2 when nothing matches.`;
 
-try {
-  const values = parseCommandLine(process.argv.slice(2), SELECTOR_OPTIONS, USAGE);
-  if (values.help) console.log(HELP);
-  else {
-    const selector = selectorFrom(values, USAGE);
-    const db = await getDatabase();
-    const { guardrails } = await deployedGuardrails(db);
-    const explanation = await explainCustomer(db, selector, guardrails);
-    if (explanation) console.log(formatExplanation(explanation));
+/**
+ * `npm run explain` with `args` (what follows `--`); resolves to its exit code: 0, 2 when no
+ * live contact matches, 1 on a failure, whose message it prints.
+ */
+export async function main(args: string[]): Promise<number> {
+  loadDotEnv();
+  let exitCode = 0;
+  try {
+    const values = parseCommandLine(args, SELECTOR_OPTIONS, USAGE);
+    if (values.help) console.log(HELP);
     else {
-      console.log("No live contact matches.");
-      process.exitCode = 2;
+      const selector = selectorFrom(values, USAGE);
+      const db = await getDatabase();
+      const { guardrails } = await deployedGuardrails(db);
+      const explanation = await explainCustomer(db, selector, guardrails);
+      if (explanation) console.log(formatExplanation(explanation));
+      else {
+        console.log("No live contact matches.");
+        exitCode = 2;
+      }
     }
+  } catch (error) {
+    console.error(String(error instanceof Error ? error.message : error));
+    exitCode = 1;
+  } finally {
+    await closeDatabase();
   }
-} catch (error) {
-  console.error(String(error instanceof Error ? error.message : error));
-  process.exitCode = 1;
-} finally {
-  await closeDatabase();
+  return exitCode;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  process.exitCode = await main(process.argv.slice(2));
 }

@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { type AddressInfo, createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clonePglite, type PgliteFolder } from "./support/databases.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 /** One PostgreSQL protocol message: a type byte, then its length and body. */
 function message(type: string, body: Buffer): Buffer {
@@ -69,7 +69,7 @@ describe("npm run import", () => {
   afterAll(() => folder?.remove());
 
   it("refuses a --from that is not a postgres:// URL without printing it, since it may hold a password", async () => {
-    const result = await runScript(
+    const result = await runMain(
       "scripts/import.ts",
       ["--from", "mysql://u:hunter2-secret@h/db"],
       {},
@@ -81,7 +81,7 @@ describe("npm run import", () => {
 
   it("reports a source that refuses connections without printing the URL's password", async () => {
     // Port 1 on loopback: nothing listens there.
-    const result = await runScript(
+    const result = await runMain(
       "scripts/import.ts",
       ["--from", "postgres://legacy:hunter2-secret@127.0.0.1:1/legacy"],
       embedded(),
@@ -103,7 +103,7 @@ describe("npm run import", () => {
 
     it("says the password was refused, and prints no password", async () => {
       const { port } = server.address() as AddressInfo;
-      const result = await runScript(
+      const result = await runMain(
         "scripts/import.ts",
         ["--from", `postgres://legacy:hunter2-secret@127.0.0.1:${port}/legacy`],
         embedded(),

@@ -20,7 +20,7 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 const journal = JSON.parse(
   await readFile(new URL("../drizzle/meta/_journal.json", import.meta.url), "utf8"),
@@ -28,7 +28,7 @@ const journal = JSON.parse(
 
 /** Runs `tsx scripts/migrate.ts --deploy` with only the given database variables. */
 const deployMigrate = (env: Record<string, string>) =>
-  runScript("scripts/migrate.ts", ["--deploy"], env);
+  runMain("scripts/migrate.ts", ["--deploy"], env);
 
 describe("the deploy-time migration script", () => {
   it("fails the build with a plain message when no database URL is configured", async () => {
@@ -245,7 +245,7 @@ describe("the deploy-time migration script", () => {
         } finally {
           await staged.close();
         }
-        const result = await runScript("scripts/migrate.ts", [], { DATABASE_URL: copy });
+        const result = await runMain("scripts/migrate.ts", [], { DATABASE_URL: copy });
         expect(result.code).toBe(1);
         expect(result.output).toMatch(
           new RegExp(`"${nameOf(copy)}" .*is the production database.*1 migration\\(s\\)`),

@@ -17,7 +17,7 @@ import {
 } from "./support/databases.js";
 import { postIdentify } from "./support/http.js";
 import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "./support/pgbouncer.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 describe.skipIf(!postgresAvailable() || !pgbouncerAvailable())(
   "behind PgBouncer in transaction mode",
@@ -38,7 +38,7 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable())(
     };
 
     const migrateThroughPooler = () =>
-      runScript("scripts/migrate.ts", ["--deploy"], {
+      runMain("scripts/migrate.ts", ["--deploy"], {
         DATABASE_URL: pooledUrl,
         VERCEL_ENV: "production",
       });
