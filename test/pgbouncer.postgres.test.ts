@@ -68,7 +68,7 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable())(
       expect(await advisoryLocks()).toBe(0);
     });
 
-    // Every kind of request through the pooler is test/handler.pgbouncer.test.ts; this is
+    // Every kind of request through the pooler is test/handler-pgbouncer.postgres.test.ts; this is
     // what that suite does not check: requests racing on one customer through it, and the
     // locks they leave behind.
     it("keeps one customer and leaves no advisory lock behind after a concurrent burst through the pooler", async () => {
