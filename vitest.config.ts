@@ -16,17 +16,21 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // Builds, once per run, the migrated databases each file copies instead of migrating.
     globalSetup: ["test/support/global-setup.ts"],
+    // Before each file: see isolate below.
+    setupFiles: ["test/support/each-file.ts"],
     // Guards against hangs only. On a busy 2-core machine a test that starts a script, or
     // creates a database from nothing, has taken over 30 s.
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Worker threads start faster than the default child processes, and the suite is
-    // CPU-bound on 2 cores. Each file still gets a fresh thread, with its own
-    // process.env (Node gives each worker thread a copy).
+    // CPU-bound on 2 cores. Each thread has its own process.env (Node gives each a copy).
     pool: "threads",
-    // Each file gets its own module graph, so each opens its own database connection (and
-    // reads its own configuration: lib/config.ts caches it per process).
-    isolate: true,
+    // A worker runs file after file instead of starting afresh for each: loading the
+    // dependencies (drizzle-orm, the drivers, PGlite) in a new worker cost about half a second
+    // of CPU per file. Each file still gets its own copy of the project's modules, so its own
+    // configuration and database connection, and its environment is restored after it
+    // (test/support/each-file.ts).
+    isolate: false,
     // One file per core. Vitest's default leaves a core free, which on a 2-core machine ran
     // the files one at a time, although they spend much of their time waiting on
     // PostgreSQL and on the scripts they start.

@@ -8,6 +8,7 @@
  * fails. Uses DATABASE_URL, or the embedded database when it is unset.
  */
 import { randomUUID } from "node:crypto";
+import { pathToFileURL } from "node:url";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
 import { DatabaseUnavailableError } from "../lib/db/errors.js";
 import { ConfigError } from "../lib/errors.js";
@@ -32,8 +33,6 @@ import {
   selectorFrom,
   UsageError,
 } from "./selector.js";
-
-loadDotEnv();
 
 const USAGE =
   "Usage: npm run forget -- --email <email> | --phone <number> | --id <contact id> [--dry-run] [--yes] [--request-id <ticket>] [--over-cap]";
@@ -70,7 +69,7 @@ const sameContacts = (a: ForgetResult, b: ForgetResult) =>
   a.contactIds.join() === b.contactIds.join();
 
 /** Shows what would go, erases after confirmation (or --yes); returns the exit code. */
-async function main(args: string[]): Promise<number> {
+async function forget(args: string[]): Promise<number> {
   const values = parseCommandLine(
     args,
     {
@@ -148,11 +147,22 @@ function describeFailure(error: unknown): string {
   return `forget failed: ${describeError(error)}`;
 }
 
-try {
+/**
+ * `npm run forget` with `args` (what follows `--`); resolves to its exit code, having printed
+ * why when it is not 0.
+ */
+export async function main(args: string[]): Promise<number> {
+  loadDotEnv();
+  try {
+    return await forget(args);
+  } catch (error) {
+    console.error(describeFailure(error));
+    return 1;
+  } finally {
+    await closeDatabase();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   process.exitCode = await main(process.argv.slice(2));
-} catch (error) {
-  console.error(describeFailure(error));
-  process.exitCode = 1;
-} finally {
-  await closeDatabase();
 }

@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { buildFunction } from "../scripts/build-function.js";
 import { type NeonWsProxy, startNeonWsProxy } from "../scripts/neon-ws-proxy.js";
+import { builtFunction } from "./support/built-function.js";
 import {
   connect,
   createPostgresDatabase,
@@ -21,7 +21,7 @@ import {
   type TestDatabase,
 } from "./support/databases.js";
 import { postIdentify } from "./support/http.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 const run = promisify(execFile);
 
@@ -58,18 +58,17 @@ for (const request of requests) {
 process.exit(0);
 `;
 
-let output: string;
+/** The run's bundle (test/support/built-function.ts). */
+const { bundle } = builtFunction();
+let folder: string;
 let invoker: string;
-let bundle: string;
 
 beforeAll(async () => {
-  output = await mkdtemp(join(tmpdir(), "identify-deploy-access-"));
-  await buildFunction(output);
-  bundle = join(output, "functions/api/identify.func/index.mjs");
-  invoker = join(output, "invoke.mjs");
+  folder = await mkdtemp(join(tmpdir(), "identify-deploy-access-"));
+  invoker = join(folder, "invoke.mjs");
   await writeFile(invoker, INVOKER);
 });
-afterAll(() => rm(output, { recursive: true, force: true }));
+afterAll(() => rm(folder, { recursive: true, force: true }));
 
 /**
  * Sends `requests` to the built function in a fresh Node process that has only `env` (and
@@ -191,7 +190,7 @@ describe.skipIf(!postgresAvailable())("without VERCEL and VERCEL_ENV", () => {
   afterAll(() => database?.drop());
 
   it("the deploy build fails naming API_KEYS, before migrating anything", async () => {
-    const result = await runScript("scripts/migrate.ts", ["--deploy"], {
+    const result = await runMain("scripts/migrate.ts", ["--deploy"], {
       ...WITHOUT_SYSTEM_VARIABLES,
       DATABASE_URL: database.url,
     });
@@ -253,7 +252,7 @@ describe.skipIf(!postgresAvailable())("the deploy build (scripts/migrate.ts --de
   }
 
   it("fails naming API_KEYS and ALLOW_PUBLIC_ACCESS before migrating anything", async () => {
-    const result = await runScript("scripts/migrate.ts", ["--deploy"], {
+    const result = await runMain("scripts/migrate.ts", ["--deploy"], {
       ...PRODUCTION,
       API_KEYS: "",
       ALLOW_PUBLIC_ACCESS: "",
@@ -267,7 +266,7 @@ describe.skipIf(!postgresAvailable())("the deploy build (scripts/migrate.ts --de
 
   it("fails for a preview build without API_KEYS, and one that names no environment", async () => {
     for (const env of [{ VERCEL_ENV: "preview" }, { VERCEL_ENV: "" }]) {
-      const result = await runScript("scripts/migrate.ts", ["--deploy"], {
+      const result = await runMain("scripts/migrate.ts", ["--deploy"], {
         VERCEL: "1",
         ...env,
         API_KEYS: "",
@@ -281,7 +280,7 @@ describe.skipIf(!postgresAvailable())("the deploy build (scripts/migrate.ts --de
   });
 
   it("migrates once API_KEYS is set", async () => {
-    const result = await runScript("scripts/migrate.ts", ["--deploy"], {
+    const result = await runMain("scripts/migrate.ts", ["--deploy"], {
       ...PRODUCTION,
       API_KEYS: KEY,
       ALLOW_PUBLIC_ACCESS: "",

@@ -5,13 +5,13 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Connection, closeDatabase } from "../lib/db/client.js";
 import { DatabaseUnavailableError } from "../lib/db/errors.js";
 import { queryRows } from "../lib/db/query.js";
 import { clonePglite, connect, scratchFolder } from "./support/databases.js";
 import { postIdentify } from "./support/http.js";
-import { runScript } from "./support/scripts.js";
+import { runMain, type ScriptRun } from "./support/scripts.js";
 
 const journal = JSON.parse(
   await readFile(new URL("../drizzle/meta/_journal.json", import.meta.url), "utf8"),
@@ -25,16 +25,9 @@ describe("the embedded database", () => {
     for (const step of cleanup.splice(0).reverse()) await step();
   });
 
-  /** A folder that does not exist yet: opening it must create and migrate the database. */
-  async function newDir() {
-    const parent = await scratchFolder();
-    cleanup.push(() => rm(parent, { recursive: true, force: true }));
-    return join(parent, "data");
-  }
-
   /**
    * A folder that already holds a migrated database, for the tests of who may open it:
-   * creating one from nothing takes seconds, and the first test covers that.
+   * creating one from nothing costs seconds of CPU, and the tests below do it once.
    */
   async function migratedDir() {
     const folder = await clonePglite();
@@ -42,25 +35,39 @@ describe("the embedded database", () => {
     return folder.dir;
   }
 
-  it("has db:migrate say how many migrations it applied, then that none were left", async () => {
-    const dir = await newDir();
-    const first = await runScript("scripts/migrate.ts", [], { PGLITE_DIR: dir });
-    expect(first.output).toContain(
-      `${journal.entries.length} migration(s) applied; the embedded database (${dir})`,
-    );
-    const second = await runScript("scripts/migrate.ts", [], { PGLITE_DIR: dir });
-    expect(second.output).toContain(`0 migration(s) applied; the embedded database (${dir})`);
-  });
+  describe("in a PGLITE_DIR that does not exist yet", () => {
+    let parent: string;
+    let dir: string;
+    let first: ScriptRun;
+    beforeAll(async () => {
+      parent = await scratchFolder();
+      dir = join(parent, "data");
+      first = await runMain("scripts/migrate.ts", [], { PGLITE_DIR: dir });
+    });
+    afterAll(() => rm(parent, { recursive: true, force: true }));
 
-  it("creates the database in a new PGLITE_DIR and applies every migration", async () => {
-    const connection = await open(await newDir());
-    cleanup.push(() => connection.close());
-    const [row] = await queryRows<{ migrations: number; hasContacts: boolean }>(
-      connection.db,
-      sql`select (select count(*) from drizzle.__drizzle_migrations)::int as "migrations",
-                 to_regclass('public.contacts') is not null as "hasContacts"`,
-    );
-    expect(row).toEqual({ migrations: journal.entries.length, hasContacts: true });
+    it("has db:migrate create it and say how many migrations it applied", () => {
+      expect(first.output).toContain(
+        `${journal.entries.length} migration(s) applied; the embedded database (${dir})`,
+      );
+      expect(first.code).toBe(0);
+    });
+
+    it("holds every migration and the tables once created", async () => {
+      const connection = await open(dir);
+      cleanup.push(() => connection.close());
+      const [row] = await queryRows<{ migrations: number; hasContacts: boolean }>(
+        connection.db,
+        sql`select (select count(*) from drizzle.__drizzle_migrations)::int as "migrations",
+                   to_regclass('public.contacts') is not null as "hasContacts"`,
+      );
+      expect(row).toEqual({ migrations: journal.entries.length, hasContacts: true });
+    });
+
+    it("has db:migrate say that no migration was left the next time", async () => {
+      const second = await runMain("scripts/migrate.ts", [], { PGLITE_DIR: dir });
+      expect(second.output).toContain(`0 migration(s) applied; the embedded database (${dir})`);
+    });
   });
 
   it("keeps its data in PGLITE_DIR for the next opener once the first has closed", async () => {

@@ -1,14 +1,14 @@
 /**
  * `npm run explain`: the customer and its story, from the audit trail; lib/explain.ts on the
- * embedded database, and the command line as its own process on PostgreSQL (a second
- * process cannot open the embedded database while the test holds it).
+ * embedded database, and the command line (its main, in this process) on PostgreSQL: the
+ * embedded database opens for one holder at a time, and the test holds it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../lib/db/client.js";
 import { describeEvent, explainCustomer, formatExplanation } from "../lib/explain.js";
 import { identify } from "../lib/identify.js";
 import { pgliteBackend, postgresAvailable, postgresBackend } from "./support/databases.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 /** Sends a request to the reconciler and answers with the customer. */
 const sender =
@@ -121,7 +121,7 @@ describe.skipIf(!postgresAvailable())("npm run explain", () => {
   afterAll(() => backend.dispose());
 
   it("prints the customer and its history", async () => {
-    const { stdout, code } = await runScript(
+    const { stdout, code } = await runMain(
       "scripts/explain.ts",
       ["--email", " George@HillValley.edu "],
       { DATABASE_URL: backend.url() ?? "" },

@@ -1,5 +1,5 @@
 /**
- * `npm run forget`: the command line around lib/forget.ts, run as its own process against a
+ * `npm run forget`: the command line around lib/forget.ts, its main called in-process against a
  * database of this file's own on the local PostgreSQL server. The script opens the embedded
  * database the same way when DATABASE_URL is unset (test/embedded-database.test.ts), but
  * that costs a second per run, and what is tested here is the command line.
@@ -10,7 +10,7 @@ import { erasures } from "../lib/db/schema.js";
 import { identify } from "../lib/identify.js";
 import { allContacts } from "./support/contacts.js";
 import { postgresAvailable, postgresBackend, resetContacts } from "./support/databases.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 const DOC = { email: "doc.brown@erase-me.test", phone: "5550119551" };
 const MARTY = "marty.mcfly@erase-me.test";
@@ -28,7 +28,7 @@ describe.skipIf(!postgresAvailable())("npm run forget", () => {
   const forget = (...args: string[]) => forgetWith({}, ...args);
   /** The same, with more environment variables (guardrail settings). */
   const forgetWith = (env: Record<string, string>, ...args: string[]) =>
-    runScript("scripts/forget.ts", args, { DATABASE_URL: backend.url() ?? "", ...env });
+    runMain("scripts/forget.ts", args, { DATABASE_URL: backend.url() ?? "", ...env });
 
   const contactIds = async () => (await allContacts(connection.db)).map((c) => c.id);
 
@@ -99,7 +99,7 @@ describe.skipIf(!postgresAvailable())("npm run forget", () => {
   });
 
   it("refuses a bad --request-id before connecting to the database", async () => {
-    const { code, output } = await runScript(
+    const { code, output } = await runMain(
       "scripts/forget.ts",
       ["--email", DOC.email, "--yes", "--request-id", "Doc Brown"],
       { DATABASE_URL: UNREACHABLE_URL },

@@ -4,14 +4,14 @@
  * imports the bundle and calls its fetch export) against a real database.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { satisfies } from "semver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildFunction, functionRuntime, VERCEL_NODE_MAJORS } from "../scripts/build-function.js";
+import { functionRuntime, VERCEL_NODE_MAJORS } from "../scripts/build-function.js";
 import { type NeonWsProxy, startNeonWsProxy } from "../scripts/neon-ws-proxy.js";
+import { builtFunction } from "./support/built-function.js";
 import {
   createPostgresDatabase,
   postgresAvailable,
@@ -21,15 +21,8 @@ import {
 const run = promisify(execFile);
 const LIMIT_BYTES = 1024 * 1024;
 
-let output: string;
-let functionDir: string;
-
-beforeAll(async () => {
-  output = await mkdtemp(join(tmpdir(), "identify-build-"));
-  await buildFunction(output);
-  functionDir = join(output, "functions/api/identify.func");
-});
-afterAll(() => rm(output, { recursive: true, force: true }));
+/** The run's Build Output (test/support/built-function.ts), which these tests only read. */
+const { output, functionDir } = builtFunction();
 
 describe("the built function", () => {
   it("ships one bundle and its configuration, within 1 MB", async () => {

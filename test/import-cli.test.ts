@@ -6,8 +6,8 @@
 import { once } from "node:events";
 import { type AddressInfo, createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clonePglite, type PgliteFolder } from "./support/databases.js";
-import { runScript } from "./support/scripts.js";
+import { type ScratchDatabase, scratchDatabase } from "./support/databases.js";
+import { runMain } from "./support/scripts.js";
 
 /** One PostgreSQL protocol message: a type byte, then its length and body. */
 function message(type: string, body: Buffer): Buffer {
@@ -59,17 +59,16 @@ function refusingServer(): { server: Server; passwords: string[] } {
 }
 
 describe("npm run import", () => {
-  // The command imports into the embedded database when DATABASE_URL is unset: a migrated
-  // copy, since migrating a new one in memory took most of a minute on a busy machine.
-  let folder: PgliteFolder;
-  const embedded = () => ({ PGLITE_DIR: folder.dir });
+  // The target is incidental: these fail before a row is read. A copy of the migrated
+  // template, on PostgreSQL where it runs (opening the embedded database costs a second).
+  let target: ScratchDatabase;
   beforeAll(async () => {
-    folder = await clonePglite();
+    target = await scratchDatabase();
   });
-  afterAll(() => folder?.remove());
+  afterAll(() => target?.remove());
 
   it("refuses a --from that is not a postgres:// URL without printing it, since it may hold a password", async () => {
-    const result = await runScript(
+    const result = await runMain(
       "scripts/import.ts",
       ["--from", "mysql://u:hunter2-secret@h/db"],
       {},
@@ -81,10 +80,10 @@ describe("npm run import", () => {
 
   it("reports a source that refuses connections without printing the URL's password", async () => {
     // Port 1 on loopback: nothing listens there.
-    const result = await runScript(
+    const result = await runMain(
       "scripts/import.ts",
       ["--from", "postgres://legacy:hunter2-secret@127.0.0.1:1/legacy"],
-      embedded(),
+      target.env,
     );
     expect(result.code).toBe(1);
     expect(result.output).toMatch(/Import failed; nothing was imported: .*ECONNREFUSED/);
@@ -103,10 +102,10 @@ describe("npm run import", () => {
 
     it("says the password was refused, and prints no password", async () => {
       const { port } = server.address() as AddressInfo;
-      const result = await runScript(
+      const result = await runMain(
         "scripts/import.ts",
         ["--from", `postgres://legacy:hunter2-secret@127.0.0.1:${port}/legacy`],
-        embedded(),
+        target.env,
       );
       expect(passwords).toEqual(["hunter2-secret"]);
       expect(result.code).toBe(1);

@@ -13,7 +13,7 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 const ROWS = 20_000;
 const phone = (i: number) => `+4479${String(i).padStart(8, "0")}`;
@@ -62,7 +62,7 @@ describe.skipIf(!postgresAvailable())("the output of npm run import", () => {
   async function runImport(env: Record<string, string> = {}) {
     const target = await createPostgresDatabase({ migrated: true });
     try {
-      return await runScript("scripts/import.ts", ["--from", sourceDatabase.url], {
+      return await runMain("scripts/import.ts", ["--from", sourceDatabase.url], {
         DATABASE_URL: target.url,
         ...env,
       });
@@ -133,7 +133,7 @@ describe.skipIf(!postgresAvailable())("the output of npm run import", () => {
     from.pathname = "/no_such_database_here";
     const target = await createPostgresDatabase({ migrated: true });
     try {
-      const result = await runScript("scripts/import.ts", ["--from", from.toString()], {
+      const result = await runMain("scripts/import.ts", ["--from", from.toString()], {
         DATABASE_URL: target.url,
       });
       expect(result.code).toBe(1);

@@ -24,7 +24,7 @@ import {
   type TestDatabase,
 } from "./support/databases.js";
 import { databaseError, failureOf, INVALID_REGULAR_EXPRESSION } from "./support/errors.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 const CONSISTENT = {
   primaryNotOldest: 0,
@@ -499,7 +499,7 @@ describe.skipIf(!postgresAvailable())("importing from the old service into other
   describe("the command", () => {
     /** Runs `tsx scripts/import.ts` with the given arguments and database variables. */
     const runImport = (args: string[], env: Record<string, string>) =>
-      runScript("scripts/import.ts", args, env);
+      runMain("scripts/import.ts", args, env);
 
     it("migrates DATABASE_URL, imports into it and prints the report", async () => {
       // Empty: the command must migrate it first.
@@ -528,7 +528,7 @@ describe.skipIf(!postgresAvailable())("importing from the old service into other
       const env = { DATABASE_URL: targetDatabase.url };
       try {
         expect((await runImport(["--from", sourceDatabase.url], env)).code).toBe(0);
-        const forget = await runScript("scripts/forget.ts", ["--email", "a@x.io", "--yes"], env);
+        const forget = await runMain("scripts/forget.ts", ["--email", "a@x.io", "--yes"], env);
         expect(forget.output).toContain("Erased 4 contact(s): 1, 2, 3, 14");
         const again = await runImport(["--from", sourceDatabase.url], env);
         expect(again.code).toBe(0);

@@ -17,7 +17,7 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 const JUNK = "test@test.com";
 const STRANGER_A = "5550100001";
@@ -32,7 +32,7 @@ describe.skipIf(!postgresAvailable())("one configuration for the function and th
   beforeAll(async () => {
     database = await createPostgresDatabase();
     // Production's build records its environment's guardrails, as `npm run vercel-build` does.
-    const built = await runScript("scripts/migrate.ts", ["--deploy"], {
+    const built = await runMain("scripts/migrate.ts", ["--deploy"], {
       VERCEL_ENV: "production",
       // A deploy build refuses to run without keys.
       API_KEYS: "k3y-for-tests-0123456789",
@@ -104,7 +104,7 @@ describe.skipIf(!postgresAvailable())("one configuration for the function and th
   });
 
   it("explains one stranger only, with only DATABASE_URL set", async () => {
-    const { code, output } = await runScript("scripts/explain.ts", ["--phone", STRANGER_A], {
+    const { code, output } = await runMain("scripts/explain.ts", ["--phone", STRANGER_A], {
       DATABASE_URL: database.url,
     });
     expect(code).toBe(0);
@@ -127,7 +127,7 @@ describe.skipIf(!postgresAvailable())("one configuration for the function and th
       } finally {
         await source.close();
       }
-      const { code, output } = await runScript("scripts/import.ts", ["--from", legacy.url], {
+      const { code, output } = await runMain("scripts/import.ts", ["--from", legacy.url], {
         DATABASE_URL: database.url,
       });
       expect(output).toContain("Guardrails: those of the production deployment");
@@ -145,11 +145,9 @@ describe.skipIf(!postgresAvailable())("one configuration for the function and th
   });
 
   it("erases one of two strangers who share production's junk email, with only DATABASE_URL set", async () => {
-    const { code, output } = await runScript(
-      "scripts/forget.ts",
-      ["--phone", STRANGER_A, "--yes"],
-      { DATABASE_URL: database.url },
-    );
+    const { code, output } = await runMain("scripts/forget.ts", ["--phone", STRANGER_A, "--yes"], {
+      DATABASE_URL: database.url,
+    });
     expect(output).toContain("Guardrails: those of the production deployment");
     expect(output).toContain(`Erased 1 contact(s): ${strangerA}`);
     expect(code).toBe(0);
@@ -164,7 +162,7 @@ describe.skipIf(!postgresAvailable())("one configuration for the function and th
   it("records a preview's own guardrails on its own database", async () => {
     const own = await createPostgresDatabase({ migrated: false });
     try {
-      const built = await runScript("scripts/migrate.ts", ["--deploy"], {
+      const built = await runMain("scripts/migrate.ts", ["--deploy"], {
         VERCEL_ENV: "preview",
         API_KEYS: "k3y-for-tests-0123456789",
         DATABASE_URL: own.url,

@@ -17,7 +17,7 @@ import {
 } from "./support/databases.js";
 import { postIdentify } from "./support/http.js";
 import { type Pgbouncer, pgbouncerAvailable, startPgbouncer } from "./support/pgbouncer.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 describe.skipIf(!postgresAvailable() || !pgbouncerAvailable())(
   "behind PgBouncer in transaction mode",
@@ -38,7 +38,7 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable())(
     };
 
     const migrateThroughPooler = () =>
-      runScript("scripts/migrate.ts", ["--deploy"], {
+      runMain("scripts/migrate.ts", ["--deploy"], {
         DATABASE_URL: pooledUrl,
         VERCEL_ENV: "production",
         // A deploy build refuses to run without keys.
@@ -70,7 +70,7 @@ describe.skipIf(!postgresAvailable() || !pgbouncerAvailable())(
       expect(await advisoryLocks()).toBe(0);
     });
 
-    // Every kind of request through the pooler is test/handler.pgbouncer.test.ts; this is
+    // Every kind of request through the pooler is test/handler-pgbouncer.postgres.test.ts; this is
     // what that suite does not check: requests racing on one customer through it, and the
     // locks they leave behind.
     it("keeps one customer and leaves no advisory lock behind after a concurrent burst through the pooler", async () => {

@@ -1,8 +1,8 @@
 /**
  * Every suite that holds a database to the product's contract: over HTTP, the reconciler,
  * the audit trail and guardrails, the change feed, erasure, the invariant checker, and the
- * customer read's fast path against its walk. test/pglite.test.ts
- * and test/postgres.test.ts run them all on the one database each serves.
+ * customer read's fast path against its walk. test/suites.pglite.test.ts
+ * and test/suites.postgres.test.ts run them all on the one database each serves.
  */
 import type { Backend } from "../support/databases.js";
 import { auditSuite } from "./audit.js";

@@ -243,12 +243,16 @@ describe("npm start, sent malformed requests as raw bytes", () => {
   });
 });
 
+/**
+ * One refusal for each place start-up checks a setting: the service's configuration, npm
+ * start's own settings, and the database. Which values each refuses is tested in-process
+ * (test/config.test.ts, test/server-config.test.ts, test/access.test.ts).
+ */
 const refusedSettings: ReadonlyArray<{
   name: string;
   env: Record<string, string>;
   variable: string;
 }> = [
-  { name: "API_KEYS that names no key", env: { API_KEYS: " , " }, variable: "API_KEYS" },
   {
     name: "an API key with a space inside",
     env: { API_KEYS: "first-half-of-a-key second-half-of-a-key" },
@@ -311,7 +315,7 @@ describe("npm start, sent SIGTERM", () => {
     async () => {
       const folder = await clonePglite();
       const dir = folder.dir;
-      const service = spawnService({ PGLITE_DIR: dir });
+      const service = spawnService({ PGLITE_DIR: dir }, { npm: true });
       try {
         const port = await service.listening;
         // A browser's keep-alive connection, idle after its answer.

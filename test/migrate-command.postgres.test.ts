@@ -20,7 +20,7 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 const journal = JSON.parse(
   await readFile(new URL("../drizzle/meta/_journal.json", import.meta.url), "utf8"),
@@ -31,7 +31,7 @@ const journal = JSON.parse(
  * key: a deploy build refuses to run without one (deploy-access.test.ts).
  */
 const deployMigrate = (env: Record<string, string>) =>
-  runScript("scripts/migrate.ts", ["--deploy"], {
+  runMain("scripts/migrate.ts", ["--deploy"], {
     API_KEYS: "k3y-for-migrate-tests-0123456789",
     ...env,
   });
@@ -251,7 +251,7 @@ describe("the deploy-time migration script", () => {
         } finally {
           await staged.close();
         }
-        const result = await runScript("scripts/migrate.ts", [], { DATABASE_URL: copy });
+        const result = await runMain("scripts/migrate.ts", [], { DATABASE_URL: copy });
         expect(result.code).toBe(1);
         expect(result.output).toMatch(
           new RegExp(`"${nameOf(copy)}" .*is the production database.*1 migration\\(s\\)`),
