@@ -19,7 +19,10 @@ describe.concurrent("the tools as processes", () => {
   afterAll(() => database?.remove());
 
   it("db:migrate --deploy without a database exits 1, saying why on stderr only", async () => {
-    const { code, stdout, stderr } = await runScript("scripts/migrate.ts", ["--deploy"], {});
+    // A deploy build needs a key before anything else (deploy-access.test.ts).
+    const { code, stdout, stderr } = await runScript("scripts/migrate.ts", ["--deploy"], {
+      API_KEYS: "k3y-for-the-process-test-0123",
+    });
     expect(code).toBe(1);
     expect(stderr).toMatch(/No database configured for this deployment/);
     expect(stdout).toBe("");
