@@ -8,6 +8,7 @@
  */
 import { asc, eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createLegacyTable } from "../bench/legacy.js";
 import type { Connection, Database } from "../lib/db/client.js";
 import { checkInvariants } from "../lib/db/invariants.js";
 import { queryRows } from "../lib/db/query.js";
@@ -105,16 +106,7 @@ async function createDatabaseAwayFromUtc(options: { migrated: boolean }): Promis
 }
 
 async function fillLegacy(db: Database): Promise<void> {
-  await db.execute(sql`create table Contact (
-    id serial primary key,
-    phoneNumber varchar,
-    email varchar,
-    linkedId int,
-    linkPrecedence varchar,
-    createdAt timestamp not null default now(),
-    updatedAt timestamp not null default now(),
-    deletedAt timestamp
-  )`);
+  await createLegacyTable(db);
   for (const [id, phone, email, linkedId, precedence, createdAt, deletedAt] of LEGACY) {
     await db.execute(sql`insert into Contact
       (id, phoneNumber, email, linkedId, linkPrecedence, createdAt, updatedAt, deletedAt)
