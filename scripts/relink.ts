@@ -9,6 +9,7 @@
  * message, also when it fails. Bad input (an unknown option, no selector, a value nobody
  * has) exits 2 before anything is written. Uses DATABASE_URL, or the embedded database.
  */
+import { pathToFileURL } from "node:url";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
 import { deployedGuardrails } from "../lib/guardrails.js";
 import { describeError } from "../lib/redact.js";
@@ -28,8 +29,6 @@ import {
   selectorFrom,
   UsageError,
 } from "./selector.js";
-
-loadDotEnv();
 
 const USAGE =
   "Usage: npm run relink -- --email <email> | --phone <number> | --id <contact id> | --all [--dry-run] [--yes]";
@@ -74,7 +73,7 @@ async function agreed(yes: boolean, question: string): Promise<boolean> {
 }
 
 /** Relinks what the arguments say; returns the exit code. */
-async function main(args: string[]): Promise<number> {
+async function relink(args: string[]): Promise<number> {
   const values = parseCommandLine(
     args,
     {
@@ -142,17 +141,27 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (error) {
-  if (error instanceof UsageError || error instanceof BadInput) {
-    console.error(error.message);
-    process.exitCode = 2;
-  } else {
+/**
+ * `npm run relink` with `args` (what follows `--`); resolves to its exit code: 0, 2 on bad
+ * input (nothing written), 1 on a failure, having printed why.
+ */
+export async function main(args: string[]): Promise<number> {
+  loadDotEnv();
+  try {
+    return await relink(args);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof BadInput) {
+      console.error(error.message);
+      return 2;
+    }
     // describeError keeps the reasons and drops what can quote a value (Drizzle's parameters).
     console.error(`relink failed: ${describeError(error)}`);
-    process.exitCode = 1;
+    return 1;
+  } finally {
+    await closeDatabase();
   }
-} finally {
-  await closeDatabase();
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  process.exitCode = await main(process.argv.slice(2));
 }

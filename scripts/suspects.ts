@@ -5,14 +5,13 @@
  * JUNK_PHONE_NUMBERS. It prints values, as `npm run explain` does. Uses DATABASE_URL, or the
  * embedded database, and the guardrails the deployment recorded there.
  */
+import { pathToFileURL } from "node:url";
 import { closeDatabase, getDatabase } from "../lib/db/client.js";
 import { deployedGuardrails } from "../lib/guardrails.js";
 import { describeError } from "../lib/redact.js";
 import { findSuspects, formatSuspects } from "../lib/suspects.js";
 import { loadDotEnv } from "./env.js";
 import { parseCommandLine, UsageError } from "./selector.js";
-
-loadDotEnv();
 
 const USAGE = "Usage: npm run suspects [-- --limit <1-1000>]";
 
@@ -27,7 +26,8 @@ database) and the guardrails the deployment recorded there. Exit status 2 on bad
 
 const MAX_LIMIT = 1000;
 
-async function main(args: string[]): Promise<number> {
+/** Lists the suspects; returns the exit code. */
+async function suspects(args: string[]): Promise<number> {
   const values = parseCommandLine(args, { limit: { type: "string", default: "20" } }, USAGE);
   if (values.help) {
     console.log(HELP);
@@ -44,13 +44,26 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-try {
+/**
+ * `npm run suspects` with `args` (what follows `--`); resolves to its exit code: 0, 2 on bad
+ * input, 1 on a failure, having printed why.
+ */
+export async function main(args: string[]): Promise<number> {
+  loadDotEnv();
+  try {
+    return await suspects(args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(error.message);
+      return 2;
+    }
+    console.error(`suspects failed: ${describeError(error)}`);
+    return 1;
+  } finally {
+    await closeDatabase();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   process.exitCode = await main(process.argv.slice(2));
-} catch (error) {
-  console.error(
-    error instanceof UsageError ? error.message : `suspects failed: ${describeError(error)}`,
-  );
-  process.exitCode = error instanceof UsageError ? 2 : 1;
-} finally {
-  await closeDatabase();
 }

@@ -61,4 +61,22 @@ describe.concurrent("the tools as processes", () => {
     expect(stdout).toContain("Importing from 127.0.0.1:1 into");
     expect(stdout + stderr).not.toContain("hunter2");
   });
+
+  it("relink exits 2 on bad input, saying why on stderr only", async () => {
+    const { code, stdout, stderr } = await runScript("scripts/relink.ts", ["--yes"], {
+      DATABASE_URL: UNREACHABLE_URL,
+    });
+    expect(code).toBe(2);
+    expect(stderr).toContain("Usage: npm run relink");
+    expect(stdout).toBe("");
+  });
+
+  it("suspects exits 2 on a bad --limit, saying why on stderr only", async () => {
+    const { code, stdout, stderr } = await runScript("scripts/suspects.ts", ["--limit", "0"], {
+      DATABASE_URL: UNREACHABLE_URL,
+    });
+    expect(code).toBe(2);
+    expect(stderr).toContain("--limit must be a whole number");
+    expect(stdout).toBe("");
+  });
 });

@@ -32,7 +32,7 @@ import { allContacts } from "./support/contacts.js";
 import { postgresAvailable, postgresBackend, resetContacts } from "./support/databases.js";
 import { failureOf } from "./support/errors.js";
 import { sequentialScansOf } from "./support/scans.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 const JUNK = "test@test.com";
 const JUNK_LISTED: Guardrails = { junkEmails: [JUNK], maxContacts: 1000 };
@@ -70,7 +70,7 @@ describe.skipIf(!postgresAvailable())("relink", () => {
       dryRun,
     });
   const relinkScript = (...args: string[]) =>
-    runScript("scripts/relink.ts", args, { DATABASE_URL: backend.url() ?? "" });
+    runMain("scripts/relink.ts", args, { DATABASE_URL: backend.url() ?? "" });
   /** Each live contact's primary. */
   const primaries = async () =>
     new Map(
@@ -300,7 +300,7 @@ describe.skipIf(!postgresAvailable())("relink", () => {
 
   it("has the deploy build log what is left to relink when its junk list changed", async () => {
     const build = (env: Record<string, string>) =>
-      runScript("scripts/migrate.ts", ["--deploy"], {
+      runMain("scripts/migrate.ts", ["--deploy"], {
         VERCEL_ENV: "production",
         API_KEYS: "key-of-a-production-deployment",
         DATABASE_URL: backend.url() ?? "",

@@ -13,7 +13,7 @@ import { identify } from "../lib/identify.js";
 import { findSuspects, formatSuspects } from "../lib/suspects.js";
 import { postgresAvailable, postgresBackend } from "./support/databases.js";
 import { sequentialScansOf } from "./support/scans.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 const JUNK = "test@test.com";
 const FAMILY_PHONE = "5550400001";
@@ -64,7 +64,7 @@ describe.skipIf(!postgresAvailable())("npm run suspects", () => {
       maxContacts: CAP,
     });
     try {
-      const { code, stdout } = await runScript("scripts/suspects.ts", ["--limit", "1"], {
+      const { code, stdout } = await runMain("scripts/suspects.ts", ["--limit", "1"], {
         DATABASE_URL: backend.url() ?? "",
       });
       expect(code).toBe(0);
@@ -89,7 +89,7 @@ describe.skipIf(!postgresAvailable())("npm run suspects", () => {
   });
 
   it("exits 2 on a limit that is no number, quoting nothing", async () => {
-    const { code, output } = await runScript("scripts/suspects.ts", ["--limit", "lots"], {
+    const { code, output } = await runMain("scripts/suspects.ts", ["--limit", "lots"], {
       DATABASE_URL: backend.url() ?? "",
     });
     expect(code).toBe(2);
