@@ -4,13 +4,13 @@
  * variable, not DATABASE_URL (scripts/migrate.ts).
  */
 import { describe, expect, it } from "vitest";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 
 const PRODUCTION = { VERCEL: "1", VERCEL_ENV: "production", API_KEYS: "k3y-for-tests-0123456789" };
 
 describe("scripts/migrate.ts given DATABASE_URL and DATABASE_URL_UNPOOLED", () => {
   it("refuses a plaintext DATABASE_URL_UNPOOLED under its own name, and a loopback DATABASE_URL not at all", async () => {
-    const result = await runScript("scripts/migrate.ts", ["--deploy"], {
+    const result = await runMain("scripts/migrate.ts", ["--deploy"], {
       ...PRODUCTION,
       DATABASE_URL: "postgres://app:s3cret-pw@127.0.0.1:1/identify",
       DATABASE_URL_UNPOOLED: "postgres://app:s3cret-pw@db.example.com/identify",
@@ -24,7 +24,7 @@ describe("scripts/migrate.ts given DATABASE_URL and DATABASE_URL_UNPOOLED", () =
   });
 
   it("names DATABASE_URL_UNPOOLED when the database it names cannot be opened", async () => {
-    const result = await runScript("scripts/migrate.ts", [], {
+    const result = await runMain("scripts/migrate.ts", [], {
       DATABASE_URL: "postgres://app:s3cret-pw@127.0.0.1:2/identify",
       DATABASE_URL_UNPOOLED: "postgres://app:s3cret-pw@127.0.0.1:1/identify",
     });

@@ -11,7 +11,7 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 import { refusedStart, type Service, spawnService } from "./support/service.js";
 
 /** Starting a process and opening a database take seconds on a busy machine. */
@@ -43,8 +43,9 @@ describe.skipIf(!postgresAvailable())(
 
     beforeAll(async () => {
       database = await createPostgresDatabase();
-      // Production's build records its environment's guardrails, as `npm run vercel-build` does.
-      const built = await runScript("scripts/migrate.ts", ["--deploy"], {
+      // Production's build records its environment's guardrails, as `npm run vercel-build` does
+      // (its main, in this process: the record is what matters here, not the process).
+      const built = await runMain("scripts/migrate.ts", ["--deploy"], {
         VERCEL_ENV: "production",
         DATABASE_URL: database.url,
         API_KEYS: "k3y-for-start-tests-0123456789",

@@ -1,10 +1,11 @@
 /**
- * No value a tool was given appears in its output when it fails: each command line, run as
- * npm runs it, meets a table or the migration lock held by another session, gives up after
- * DB_QUERY_TIMEOUT_MS, and must print why (the timeout) and nothing it was given: not the
- * email or phone number it was asked about, not a value of the source it read, not the
- * password of a URL, and never the driver's "Failed query … params:" message, which quotes
- * them all.
+ * No value a tool was given appears in its output when it fails: each tool meets a table or
+ * the migration lock held by another session, gives up after DB_QUERY_TIMEOUT_MS, and must
+ * print why (the timeout) and nothing it was given: not the email or phone number it was asked
+ * about, not a value of the source it read, not the password of a URL, and never the driver's
+ * "Failed query … params:" message, which quotes them all. What a tool prints is what its
+ * `main` prints, so the tools run in this process (runMain); `npm start`, which has no `main`,
+ * runs as npm runs it.
  */
 import { type SQL, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,18 +16,22 @@ import {
   postgresAvailable,
   type TestDatabase,
 } from "./support/databases.js";
-import { runScript } from "./support/scripts.js";
+import { runMain } from "./support/scripts.js";
 import { refusedStart, spawnService } from "./support/service.js";
 
-/** Starting a process and waiting out its timeout take seconds on a busy machine. */
+/** Starting `npm start`'s process takes seconds on a busy machine. */
 const TOOL_TEST_TIMEOUT_MS = 120_000;
 
 const EMAIL = "locked.out@example.com";
 const PHONE = "5550424242";
 const PASSWORD = "pw-never-printed-9731";
 
-/** How long each tool waits for the database before it gives up, here. */
-const TIMEOUT = { DB_QUERY_TIMEOUT_MS: "1500" };
+/**
+ * How long each tool waits for the database before it gives up, here: long enough for the
+ * statements before the locked one, which nothing blocks, and short, since every test waits
+ * it out. It ends forget's wait too, well before the lock timeout forget sets itself.
+ */
+const TIMEOUT = { DB_QUERY_TIMEOUT_MS: "300" };
 
 /** `url` with PASSWORD in it (the local server trusts, and ignores it). */
 function withPassword(url: string): string {
@@ -98,7 +103,7 @@ describe.skipIf(!postgresAvailable())("a tool that times out behind a lock", () 
     "$tool prints the reason, not the identifier it was asked about",
     async ({ tool, args, given }) => {
       const result = await whileLocked(migrated.url, LOCK_CONTACTS, () =>
-        runScript(`scripts/${tool}.ts`, args, {
+        runMain(`scripts/${tool}.ts`, args, {
           DATABASE_URL: withPassword(migrated.url),
           ...TIMEOUT,
         }),
@@ -123,7 +128,7 @@ describe.skipIf(!postgresAvailable())("a tool that times out behind a lock", () 
           values (1, ${PHONE}, ${EMAIL}, 'primary', now(), now())`);
         await source.close();
         return whileLocked(migrated.url, LOCK_CONTACTS, () =>
-          runScript("scripts/import.ts", ["--from", withPassword(legacyUrl)], {
+          runMain("scripts/import.ts", ["--from", withPassword(legacyUrl)], {
             DATABASE_URL: migrated.url,
             ...TIMEOUT,
           }),
@@ -140,7 +145,7 @@ describe.skipIf(!postgresAvailable())("a tool that times out behind a lock", () 
     async () => {
       const result = await onEmptyDatabase((url) =>
         whileLocked(url, LOCK_MIGRATIONS, () =>
-          runScript("scripts/migrate.ts", [], { DATABASE_URL: withPassword(url), ...TIMEOUT }),
+          runMain("scripts/migrate.ts", [], { DATABASE_URL: withPassword(url), ...TIMEOUT }),
         ),
       );
       expect(result.code).toBe(1);
