@@ -69,7 +69,7 @@
 --   junkEmails, junkEmailPatterns, junkPhones, junkPhonePatterns   text[]   values that never link
 --
 -- Errors it raises: 22023 when both identifiers are null, or lockTimeoutMs is missing; IDC01, customer over the cap
--- (lib/identify.ts answers 409 customer_too_large); 55P03 after lockTimeoutMs; 57014 past
+-- (lib/errors.ts answers 409 customer_too_large); 55P03 after lockTimeoutMs; 57014 past
 -- deadlineMs (both answered 503). IDR01, customer changed while waiting for its locks, is
 -- caught inside (identify_lock_customer) and never leaves.
 --
@@ -294,7 +294,7 @@ BEGIN
     v_merging := cardinality(v_customer.keys) > 1;
     IF (v_merging OR v_needs_insert)
        AND cardinality(v_members) + v_needs_insert::integer > v_max_contacts THEN
-      -- IDC01: customer over the cap; lib/identify.ts answers 409 customer_too_large.
+      -- IDC01: customer over the cap; lib/errors.ts answers 409 customer_too_large.
       RAISE EXCEPTION 'the customer would have % contacts, over the cap of %',
         cardinality(v_members) + v_needs_insert::integer, v_max_contacts
         USING ERRCODE = 'IDC01';
