@@ -27,7 +27,7 @@ import { deployedGuardrails } from "../lib/guardrails.js";
 import { describeError } from "../lib/redact.js";
 import { loadDotEnv } from "./env.js";
 import {
-  confirmed,
+  agreed,
   parseCommandLine,
   SELECTOR_OPTIONS,
   selectorFrom,
@@ -105,18 +105,10 @@ async function forget(args: string[]): Promise<number> {
   console.log(formatForgetResult(preview, requestId));
   if (values["dry-run"] && preview.contactIds.length > 0) console.log("Dry run: nothing erased.");
   if (values["dry-run"] || preview.contactIds.length === 0) return 0;
-  if (!values.yes) {
-    if (!process.stdin.isTTY) {
-      console.error(
-        "Refusing to erase without confirmation: stdin is not a terminal. Pass --yes to erase from a script.",
-      );
-      return 1;
-    }
-    if (!(await confirmed("This cannot be undone. Type yes to erase: "))) {
-      console.log("Cancelled: nothing was erased.");
-      return 1;
-    }
-  }
+  if (
+    !(await agreed(values.yes, ["erase", "erased"], "This cannot be undone. Type yes to erase: "))
+  )
+    return 1;
   // The customer is found again, under its locks: what goes is what it is by then.
   const result = await forgetCustomer(db, selector, options);
   console.log(formatForgetResult(result, requestId));

@@ -23,7 +23,7 @@ import {
 } from "../lib/relink.js";
 import { loadDotEnv } from "./env.js";
 import {
-  confirmed,
+  agreed,
   parseCommandLine,
   SELECTOR_OPTIONS,
   selectorFrom,
@@ -57,20 +57,6 @@ const LOCK_TIMEOUT_MS = 30_000;
 
 /** Bad input: exit status 2, the message quoting no value. */
 class BadInput extends Error {}
-
-/** Whether the operator agreed: --yes, or "yes" typed on a terminal. */
-async function agreed(yes: boolean, question: string): Promise<boolean> {
-  if (yes) return true;
-  if (!process.stdin.isTTY) {
-    console.error(
-      "Refusing to relink without confirmation: stdin is not a terminal. Pass --yes to relink from a script.",
-    );
-    return false;
-  }
-  if (await confirmed(question)) return true;
-  console.log("Cancelled: nothing was relinked.");
-  return false;
-}
 
 /** Relinks what the arguments say; returns the exit code. */
 async function relink(args: string[]): Promise<number> {
@@ -107,7 +93,14 @@ async function relink(args: string[]): Promise<number> {
   };
 
   if (!selector) {
-    if (!dryRun && !(await agreed(values.yes, "Relink every customer? Type yes to go on: "))) {
+    if (
+      !dryRun &&
+      !(await agreed(
+        values.yes,
+        ["relink", "relinked"],
+        "Relink every customer? Type yes to go on: ",
+      ))
+    ) {
       return 1;
     }
     const done = await relinkAll(
@@ -133,7 +126,7 @@ async function relink(args: string[]): Promise<number> {
     throw new BadInput("No live contact matches; nothing was relinked.");
   console.log(formatRelinkResult(preview));
   if (dryRun || changedCustomers(preview).length === 0) return 0;
-  if (!(await agreed(values.yes, "Type yes to relink: "))) return 1;
+  if (!(await agreed(values.yes, ["relink", "relinked"], "Type yes to relink: "))) return 1;
   // Read again under the customers' locks: what changes is what they are by then.
   const result = await relinkCustomer(db, selector, options);
   console.log(formatRelinkResult(result));

@@ -91,3 +91,25 @@ export async function confirmed(question: string): Promise<boolean> {
     terminal.close();
   }
 }
+
+/**
+ * Whether the operator agreed to `verb` (erase, relink; `done` its past participle): --yes, or
+ * "yes" typed on a terminal.
+ * Without a terminal and without --yes it refuses, saying how to run it from a script.
+ */
+export async function agreed(
+  yes: boolean,
+  [verb, done]: readonly [string, string],
+  question: string,
+): Promise<boolean> {
+  if (yes) return true;
+  if (!process.stdin.isTTY) {
+    console.error(
+      `Refusing to ${verb} without confirmation: stdin is not a terminal. Pass --yes to ${verb} from a script.`,
+    );
+    return false;
+  }
+  if (await confirmed(question)) return true;
+  console.log(`Cancelled: nothing was ${done}.`);
+  return false;
+}
